@@ -1,0 +1,73 @@
+# The verbs of the monorepo. `make help` lists them; each sets up what it needs, idempotently.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)/build:$(CURDIR)
+export TF_USE_LEGACY_KERAS := 1
+CICD := $(PY) -m cicd
+PYTEST_ARGS ?=
+
+.PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
+	compile run component bench lock clean
+
+help: ## list the verbs
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+venv: ## the Python virtual environment (.venv) from requirements.lock
+	@scripts/setup_venv.sh
+
+engine: venv ## Docker engine, local registry and the python:3.11-slim-bookworm base image
+	@scripts/setup_docker.sh
+	@scripts/setup_registry.sh "$$($(CICD) settings build.registry)"
+	@scripts/bootstrap_python_base.sh python:3.11-slim-bookworm
+
+setup: venv engine ## everything the other verbs need (seconds when already done)
+
+test: setup lint ## lint, then every test (unit, component, Docker engine and registry)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+unit: venv ## unit and component tests only (no Docker engine)
+	$(PY) -m pytest -q -m "not docker" $(PYTEST_ARGS)
+
+lint: contracts ruff ## contract check of every component, and ruff
+
+contracts: venv
+	@$(CICD) lint
+
+ruff: venv
+	@$(VENV)/bin/ruff check .
+
+ci: unit lint build ## the CI chain: unit tests, lint, images, push, update-specs, compile
+
+build: setup ## images, push, update-specs and compile, in one go
+	@$(CICD) build
+
+images: setup ## build changed component images (and the base image), tag with the commit
+	@$(CICD) images
+
+push: setup ## push the images to the registry in settings.yaml
+	@$(CICD) push
+
+update-specs: venv ## pin each component.yaml to its pushed image by digest
+	@$(CICD) update-specs
+
+compile: venv ## compile each pipelines/*_pipeline.py to dist/<pipeline>/workflow.tar.gz
+	@$(CICD) compile
+
+run: build ## the main job: build everything, then run the pipeline locally in Docker
+	@$(CICD) run-local
+
+component: venv ## scaffold a new component: make component NAME=my_step
+	@test -n "$(NAME)" || { echo "usage: make component NAME=my_step" >&2; exit 2; }
+	@$(CICD) component "$(NAME)"
+
+bench: setup ## build benchmarks -> bench/results/build.json
+	@$(CICD) bench
+
+lock: ## re-resolve requirements.in into requirements.lock (needs the package registry)
+	@scripts/lock.sh
+
+clean: ## remove build outputs (dist/); images and the registry stay
+	rm -rf dist

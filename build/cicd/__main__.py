@@ -1,0 +1,123 @@
+"""Command line of the build: `python -m cicd STEP` (the Makefile's verbs call these)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from cicd.errors import BuildError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _lint(args) -> None:
+    from cicd import contract
+    from cicd.components import discover
+
+    components = discover(args.root)
+    problems = contract.check_all(components)
+    if problems:
+        raise BuildError(f"{len(problems)} contract problems:\n  " + "\n  ".join(problems))
+    print(f"[lint] {len(components)} components: component.yaml and entrypoints agree")
+
+
+def _images(args) -> None:
+    from cicd import steps
+
+    steps.images(args.root, nocache=args.no_cache)
+
+
+def _push(args) -> None:
+    from cicd import steps
+
+    steps.push(args.root)
+
+
+def _update_specs(args) -> None:
+    from cicd import steps
+
+    steps.update_specs(args.root)
+
+
+def _compile(args) -> None:
+    from cicd.compile import compile_all
+
+    compile_all(args.root)
+
+
+def _build(args) -> None:
+    """images -> push -> update-specs -> compile, in one process."""
+    from cicd import steps
+    from cicd.compile import compile_all
+
+    started = time.monotonic()
+    steps.images(args.root, nocache=args.no_cache)
+    steps.push(args.root)
+    steps.update_specs(args.root)
+    compile_all(args.root)
+    print(f"[build] done in {time.monotonic() - started:.1f}s")
+
+
+def _component(args) -> None:
+    from cicd.scaffold import scaffold
+
+    path = scaffold(args.root, args.name)
+    rel = path.relative_to(args.root)
+    print(
+        f"[component] created {rel}/: edit src/{args.name}/main.py and component.yaml, "
+        f"then `make lint` and `make images`"
+    )
+
+
+def _settings(args) -> None:
+    from cicd.settings import load_raw
+
+    value = load_raw(args.root / "settings.yaml")
+    for part in args.key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise BuildError(f"{args.root / 'settings.yaml'}: {args.key} is missing")
+        value = value[part]
+    print(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cicd", description=__doc__)
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="the repository (default: this one)"
+    )
+    sub = parser.add_subparsers(dest="step", required=True)
+    sub.add_parser("lint", help="contract check of every component").set_defaults(func=_lint)
+    for name, func, text in [
+        ("images", _images, "build changed component images, tag all with the commit"),
+        ("build", _build, "images, push, update-specs and compile"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--no-cache", action="store_true", help="rebuild everything from scratch")
+        p.set_defaults(func=func)
+    sub.add_parser("push", help="push images, tag with the commit").set_defaults(func=_push)
+    sub.add_parser("update-specs", help="pin component.yaml images by digest").set_defaults(
+        func=_update_specs
+    )
+    sub.add_parser("compile", help="compile pipelines to dist/*/workflow.tar.gz").set_defaults(
+        func=_compile
+    )
+    p = sub.add_parser("component", help="scaffold components/NAME")
+    p.add_argument("name")
+    p.set_defaults(func=_component)
+    p = sub.add_parser("settings", help="print a settings.yaml value, e.g. build.registry")
+    p.add_argument("key")
+    p.set_defaults(func=_settings)
+    args = parser.parse_args(argv)
+    args.root = args.root.resolve()
+    try:
+        args.func(args)
+    except BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The Docker engine operations of the build: build from a context, tag, push, inspect.
+Thin wrappers over the Docker SDK that turn failures into BuildErrors with the engine's
+own last lines of output."""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import docker.errors
+from docker.utils import build as docker_build
+
+from cicd.build_inputs import dockerignore_patterns
+from cicd.errors import BuildError
+
+Progress = Callable[[str], None]
+
+
+def client() -> docker.DockerClient:
+    try:
+        c = docker.from_env(timeout=600)
+        c.ping()
+    except docker.errors.DockerException as e:
+        raise BuildError(f"the Docker engine does not answer ({e}); run `make setup` first") from e
+    return c
+
+
+def image_id(c: docker.DockerClient, ref: str) -> str | None:
+    """The local image id of ref, or None when the engine has no such image."""
+    try:
+        return c.images.get(ref).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _context_tar(folder: Path, extra: dict[str, Path] | None = None) -> io.BytesIO:
+    if extra is not None:  # an assembled context: exactly these files
+        buf = io.BytesIO()
+        import tarfile
+
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for arcname, path in sorted(extra.items()):
+                tar.add(str(path), arcname=arcname)
+        buf.seek(0)
+        return buf
+    patterns = dockerignore_patterns(folder)
+    fileobj = docker_build.tar(str(folder), exclude=patterns, dockerfile=("Dockerfile", None))
+    return fileobj
+
+
+def build(
+    c: docker.DockerClient,
+    tags: list[str],
+    context_dir: Path | None = None,
+    context_files: dict[str, Path] | None = None,
+    buildargs: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    nocache: bool = False,
+    progress: Progress | None = None,
+    what: str = "image",
+) -> str:
+    """Builds an image (classic builder, host network: see ../shared/ENVIRONMENT.md), tags
+    it with every tag, and returns its id. progress receives each 'Step n/m' line."""
+    context = _context_tar(context_dir or Path("."), context_files)
+    log: list[str] = []
+    built_id = None
+    try:
+        for chunk in c.api.build(
+            fileobj=context,
+            custom_context=True,
+            tag=tags[0],
+            buildargs=buildargs or {},
+            labels=labels or {},
+            network_mode="host",
+            rm=True,
+            forcerm=True,
+            nocache=nocache,
+            decode=True,
+        ):
+            if "stream" in chunk:
+                line = chunk["stream"].rstrip("\n")
+                log.append(line)
+                if progress and line.startswith("Step "):
+                    progress(line)
+            if "error" in chunk:
+                tail = "\n    ".join(line for line in log[-15:] if line.strip())
+                raise BuildError(
+                    f"{what}: docker build failed: {chunk['error'].strip()}\n    {tail}"
+                )
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                built_id = chunk["aux"]["ID"]
+    except docker.errors.APIError as e:
+        raise BuildError(f"{what}: docker build failed: {e.explanation or e}") from e
+    if built_id is None:
+        raise BuildError(f"{what}: docker build returned no image id")
+    for tag in tags[1:]:
+        tag_image(c, built_id, tag)
+    return built_id
+
+
+def tag_image(c: docker.DockerClient, image: str, ref: str) -> None:
+    repository, _, tag = ref.rpartition(":")
+    if not c.api.tag(image, repository, tag, force=True):
+        raise BuildError(f"could not tag {image} as {ref}")
+
+
+def push(c: docker.DockerClient, ref: str) -> None:
+    """Pushes repository:tag; a failed push raises with the engine's message."""
+    repository, _, tag = ref.rpartition(":")
+    try:
+        for chunk in c.api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise BuildError(f"push of {ref} failed: {chunk['error']}")
+    except docker.errors.APIError as e:
+        raise BuildError(f"push of {ref} failed: {e.explanation or e}") from e
+
+
+def pull(c: docker.DockerClient, ref: str) -> str | None:
+    """Pulls ref; the local id, or None when the registry does not have it."""
+    repository, _, tag = ref.rpartition(":")
+    try:
+        return c.images.pull(repository, tag=tag).id
+    except docker.errors.APIError:
+        return None
+
+
+def stderr_progress(prefix: str) -> Progress:
+    def report(line: str) -> None:
+        print(f"{prefix} {line}", file=sys.stderr, flush=True)
+
+    return report

@@ -1,0 +1,6 @@
+"""Puts this component's src/ on the import path, as the image's PYTHONPATH does."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
