@@ -268,6 +268,9 @@ class ComponentStore:
 
 
 def default_store(root: PathLike | None = None) -> ComponentStore:
-    """Store searching ``<root>/components``; root defaults to the repository root."""
-    repo_root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
+    """Store searching ``<root>/components``. root defaults to $MLOPS_ROOT, which the build
+    sets while it compiles another checkout's pipelines, else to this repository's root."""
+    if root is None:
+        root = os.environ.get("MLOPS_ROOT") or Path(__file__).resolve().parent.parent
+    repo_root = Path(root)
     return ComponentStore(local_search_paths=[repo_root / "components"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
 import sys
 import tarfile
 import tempfile
@@ -42,6 +43,8 @@ def _load_pipeline(path: Path, root: Path):
     added = str(root) not in sys.path
     if added:
         sys.path.insert(0, str(root))
+    previous_root = os.environ.get("MLOPS_ROOT")
+    os.environ["MLOPS_ROOT"] = str(root)  # pipelines.component_store.default_store() reads it
     try:
         spec.loader.exec_module(module)
     except Exception as e:
@@ -49,6 +52,10 @@ def _load_pipeline(path: Path, root: Path):
     finally:
         if added:
             sys.path.remove(str(root))
+        if previous_root is None:
+            os.environ.pop("MLOPS_ROOT", None)
+        else:
+            os.environ["MLOPS_ROOT"] = previous_root
     found = [
         v
         for k, v in vars(module).items()

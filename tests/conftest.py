@@ -1,0 +1,123 @@
+"""Shared fixtures: throw-away projects shaped like this repository, and (for tests marked
+`docker`) the real Docker engine with a registry of the session's own."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from cicd.scaffold import scaffold
+from cicd.spec_rewrite import rewrite_images
+
+REPO = Path(__file__).resolve().parents[1]
+LIGHT_BASE = REPO / "tests" / "fixtures" / "light_base" / "Dockerfile"
+
+
+def write_settings(root: Path, registry: str, namespace: str, dockerfile: Path) -> None:
+    (root / "settings.yaml").write_text(
+        "# test settings\n"
+        "build:\n"
+        f"  registry: {registry}\n"
+        f"  namespace: {namespace}\n"
+        "  base:\n"
+        f"    dockerfile: {dockerfile}\n"
+        "    name: base\n"
+    )
+
+
+def make_project(root: Path, registry: str = "localhost:5999", namespace: str = "t") -> Path:
+    """A project with this repository's shape: the sample components (one scaffolded afresh,
+    one copied), the sample pipeline, the lock file, and settings using the light base."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "components").mkdir()
+    shutil.copy(REPO / "requirements.lock", root / "requirements.lock")
+    base_dir = root / "build" / "base"
+    base_dir.mkdir(parents=True)
+    shutil.copy(LIGHT_BASE, base_dir / "Dockerfile")
+    write_settings(root, registry, namespace, Path("build/base/Dockerfile"))
+    scaffold(root, "hello")
+    shutil.copytree(
+        REPO / "components" / "word_count",
+        root / "components" / "word_count",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    rewrite_images(
+        {root / "components" / "word_count" / "component.yaml": f"{registry}/{namespace}/word_count:dev"}
+    )
+    (root / "pipelines").mkdir()
+    shutil.copy(REPO / "pipelines" / "hello_pipeline.py", root / "pipelines")
+    return root
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    return make_project(tmp_path / "project")
+
+
+# --- the Docker engine and a registry of this session's own ------------------------------
+
+
+def _run_setup(script: str, *args: str) -> None:
+    subprocess.run([str(REPO / "scripts" / script), *args], check=True)
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    import docker
+
+    # Idempotent: a running engine and an existing base image are left alone.
+    _run_setup("setup_docker.sh")
+    _run_setup("bootstrap_python_base.sh")
+    client = docker.from_env(timeout=600)
+    yield client
+    client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def registry(docker_client, tmp_path_factory) -> str:
+    """host:port of a real distribution registry with empty storage, for this session."""
+    if shutil.which("docker-registry") is None:
+        _run_setup("setup_registry.sh", "localhost:5000")  # installs the package
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("registry")
+    config = workdir / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {workdir / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+    )
+    log = (workdir / "registry.log").open("w")
+    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
+    address = f"localhost:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"http://{address}/v2/", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"registry did not start; see {workdir / 'registry.log'}")
+        time.sleep(0.2)
+    yield address
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def docker_project(tmp_path, registry, docker_client) -> Path:
+    """A project pushing to the session registry under a namespace of its own."""
+    return make_project(tmp_path / "project", registry, f"t{uuid.uuid4().hex[:8]}")
