@@ -5,6 +5,10 @@
 source "$(dirname "$0")/lib.sh"
 
 image=${1:-python:3.11-slim-bookworm}
+if ! command -v docker >/dev/null 2>&1; then
+  log "no docker CLI here (a Cloud Build step): the engine pulls $image when it builds"
+  exit 0
+fi
 if docker image inspect "$image" >/dev/null 2>&1; then
   log "base OS image $image: present"
   exit 0

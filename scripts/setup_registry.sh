@@ -11,6 +11,7 @@ case "$host" in localhost|127.*) ;; *)
   log "registry $address is not local: nothing to start"; exit 0;;
 esac
 
+command -v curl >/dev/null 2>&1 || apt_install curl
 if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then
   log "registry $address: running"
   exit 0

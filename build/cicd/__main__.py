@@ -60,6 +60,24 @@ def _build(args) -> None:
     print(f"[build] done in {time.monotonic() - started:.1f}s")
 
 
+def _run_local(args) -> None:
+    """Runs each compiled pipeline locally with its parameters from settings.yaml."""
+    from cicd.compile import PACKAGE, pipeline_modules
+    from cicd.local_run import run_package
+    from cicd.settings import load_raw
+
+    settings = load_raw(args.root / "settings.yaml")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for module in pipeline_modules(args.root):
+        package = args.root / "dist" / module.stem / PACKAGE
+        if not package.is_file():
+            raise BuildError(f"{package}: not found; run `make compile` first")
+        pipeline_settings = (settings.get("pipelines") or {}).get(module.stem) or {}
+        parameters = pipeline_settings.get("parameters") or {}
+        print(f"[run] {module.stem}: running locally with {parameters}", flush=True)
+        run_package(package, args.root / "dist" / "local_runs" / module.stem / stamp, parameters)
+
+
 def _component(args) -> None:
     from cicd.scaffold import scaffold
 
@@ -102,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("compile", help="compile pipelines to dist/*/workflow.tar.gz").set_defaults(
         func=_compile
+    )
+    sub.add_parser("run-local", help="run compiled pipelines with kfp.local").set_defaults(
+        func=_run_local
     )
     p = sub.add_parser("component", help="scaffold components/NAME")
     p.add_argument("name")

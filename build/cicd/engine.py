@@ -5,7 +5,9 @@ own last lines of output."""
 from __future__ import annotations
 
 import io
+import os
 import sys
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,8 +41,6 @@ def image_id(c: docker.DockerClient, ref: str) -> str | None:
 def _context_tar(folder: Path, extra: dict[str, Path] | None = None) -> io.BytesIO:
     if extra is not None:  # an assembled context: exactly these files
         buf = io.BytesIO()
-        import tarfile
-
         with tarfile.open(fileobj=buf, mode="w") as tar:
             for arcname, path in sorted(extra.items()):
                 tar.add(str(path), arcname=arcname)
@@ -107,11 +107,20 @@ def tag_image(c: docker.DockerClient, image: str, ref: str) -> None:
         raise BuildError(f"could not tag {image} as {ref}")
 
 
+def _auth_config() -> dict[str, str] | None:
+    # On Cloud Build: REGISTRY_USERNAME=oauth2accesstoken, REGISTRY_PASSWORD=<access token>.
+    user, password = os.environ.get("REGISTRY_USERNAME"), os.environ.get("REGISTRY_PASSWORD")
+    return {"username": user, "password": password} if user and password else None
+
+
 def push(c: docker.DockerClient, ref: str) -> None:
     """Pushes repository:tag; a failed push raises with the engine's message."""
     repository, _, tag = ref.rpartition(":")
     try:
-        for chunk in c.api.push(repository, tag=tag, stream=True, decode=True):
+        stream = c.api.push(
+            repository, tag=tag, stream=True, decode=True, auth_config=_auth_config()
+        )
+        for chunk in stream:
             if "error" in chunk:
                 raise BuildError(f"push of {ref} failed: {chunk['error']}")
     except docker.errors.APIError as e:
