@@ -49,7 +49,12 @@ def make_project(root: Path, registry: str = "localhost:5999", namespace: str = 
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     rewrite_images(
-        {root / "components" / "word_count" / "component.yaml": f"{registry}/{namespace}/word_count:dev"}
+        {
+            root
+            / "components"
+            / "word_count"
+            / "component.yaml": f"{registry}/{namespace}/word_count:dev"
+        }
     )
     (root / "pipelines").mkdir()
     shutil.copy(REPO / "pipelines" / "hello_pipeline.py", root / "pipelines")
@@ -96,7 +101,8 @@ def registry(docker_client, tmp_path_factory) -> str:
     config = workdir / "config.yml"
     config.write_text(
         "version: 0.1\nlog: {level: warn}\n"
-        f"storage: {{filesystem: {{rootdirectory: {workdir / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"storage: {{filesystem: {{rootdirectory: {workdir / 'data'}}}, "
+        "delete: {enabled: true}}\n"
         f"http: {{addr: 127.0.0.1:{port}}}\n"
     )
     log = (workdir / "registry.log").open("w")
@@ -115,6 +121,11 @@ def registry(docker_client, tmp_path_factory) -> str:
     yield address
     proc.terminate()
     proc.wait(10)
+    # The tests tag many images with this registry's address: untag them all.
+    for image in docker_client.images.list():
+        for tag in image.tags:
+            if tag.startswith(f"{address}/"):
+                docker_client.images.remove(tag, noprune=False)
 
 
 @pytest.fixture

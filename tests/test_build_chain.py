@@ -11,6 +11,7 @@ from kfp import components as kfp_components
 from cicd import steps
 from cicd.compile import compile_all, read_package
 from cicd.errors import BuildError
+from cicd.local_run import run_package
 from cicd.registry import RegistryClient, split_repository
 from cicd.settings import load_build_settings
 
@@ -44,7 +45,10 @@ def registry_of(root):
 def test_cold_build_pushes_pins_and_compiles(docker_project, monkeypatch, docker_client):
     root = docker_project
     state = build(root, SHA1, monkeypatch)
-    assert {n: r.action for n, r in state.components.items()} == {"hello": "built", "word_count": "built"}
+    assert {n: r.action for n, r in state.components.items()} == {
+        "hello": "built",
+        "word_count": "built",
+    }
 
     settings, registry = registry_of(root)
     for name in ("hello", "word_count"):
@@ -64,7 +68,8 @@ def test_cold_build_pushes_pins_and_compiles(docker_project, monkeypatch, docker
     assert kfp_components.load_component_from_text(ir).name == "hello-pipeline"
     assert set(compiled.images) == {
         yaml.safe_load((root / "components" / n / "component.yaml").read_text())["implementation"][
-            "container"]["image"]
+            "container"
+        ]["image"]
         for n in ("hello", "word_count")
     }
 
@@ -78,9 +83,21 @@ def test_component_image_runs_its_command_as_non_root(docker_project, monkeypatc
     assert not image.attrs["Config"]["Entrypoint"]
     out = docker_client.containers.run(
         image.id,
-        ["python", "-m", "hello.main", "--message", "hi", "--repeat", "2",
-         "--text", "/tmp/o/text", "--length", "/tmp/o/length"],
-        network_mode="host", remove=True,
+        [
+            "python",
+            "-m",
+            "hello.main",
+            "--message",
+            "hi",
+            "--repeat",
+            "2",
+            "--text",
+            "/tmp/o/text",
+            "--length",
+            "/tmp/o/length",
+        ],
+        network_mode="host",
+        remove=True,
     )
     assert b"wrote 6 characters" in out
     uid = docker_client.containers.run(image.id, ["id", "-u"], remove=True)
@@ -155,9 +172,26 @@ def test_bad_input_stops_the_build_before_any_push(docker_project, registry):
     catalog = RegistryClient(registry).session.get(f"http://{registry}/v2/_catalog").json()
     result = subprocess.run(
         [sys.executable, "-m", "cicd", "--root", str(root), "build"],
-        capture_output=True, text=True, env={"COMMIT_SHA": SHA1, "PATH": "/usr/bin:/bin",
-                                              "PYTHONPATH": ":".join(sys.path)},
+        capture_output=True,
+        text=True,
+        env={"COMMIT_SHA": SHA1, "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
     )
     assert result.returncode == 2
     assert "settings.yaml: build.registry is missing (environment 'local')" in result.stderr
     assert RegistryClient(registry).session.get(f"http://{registry}/v2/_catalog").json() == catalog
+
+
+def test_the_compiled_pipeline_runs_locally_in_docker(docker_project, monkeypatch, tmp_path):
+    root = docker_project
+    build(root, SHA1, monkeypatch)
+    [compiled] = compile_all(root)
+    outputs = run_package(compiled.package, tmp_path / "runs", {"message": "one two three"})
+    assert outputs == {"Output": 9}  # the pipeline repeats the message 3 times by default
+
+
+def test_a_failing_step_fails_the_local_run(docker_project, monkeypatch, tmp_path):
+    root = docker_project
+    build(root, SHA1, monkeypatch)
+    [compiled] = compile_all(root)
+    with pytest.raises(BuildError, match="the local run failed"):
+        run_package(compiled.package, tmp_path / "runs", {"message": "x", "repeat": 0})

@@ -40,6 +40,10 @@ def test_a_module_without_a_pipeline(project):
 
 def test_a_pipeline_naming_a_missing_component(project):
     path = project / "pipelines" / "hello_pipeline.py"
-    path.write_text(path.read_text().replace('load_component("word_count")', 'load_component("word_cont")'))
-    with pytest.raises(BuildError, match=r"hello_pipeline.py: cannot be imported.*did you mean: word_count"):
+    path.write_text(
+        path.read_text().replace('load_component("word_count")', 'load_component("word_cont")')
+    )
+    with pytest.raises(
+        BuildError, match=r"hello_pipeline.py: cannot be imported.*did you mean: word_count"
+    ):
         compile_all(project)

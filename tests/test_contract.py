@@ -48,7 +48,7 @@ def test_an_input_the_entrypoint_does_not_accept(project, spec):
 def test_a_required_option_the_spec_never_passes(project, main_py):
     _edit(
         main_py,
-        '    return parser\n',
+        "    return parser\n",
         '    parser.add_argument("--mode", required=True)\n    return parser\n',
     )
     assert contract.check(_component(project)) == [
@@ -65,9 +65,16 @@ def test_a_declared_output_never_passed(project, spec):
 
 
 def test_a_type_mismatch(project, spec):
-    _edit(spec, "{name: repeat, type: Integer, default: '1'", "{name: repeat, type: Float, default: '1.0'")
+    _edit(
+        spec,
+        "{name: repeat, type: Integer, default: '1'",
+        "{name: repeat, type: Float, default: '1.0'",
+    )
     problems = contract.check(_component(project))
-    assert any("input 'repeat' is Float in component.yaml, but --repeat parses as int" in p for p in problems)
+    assert any(
+        "input 'repeat' is Float in component.yaml, but --repeat parses as int" in p
+        for p in problems
+    )
 
 
 def test_a_required_option_passed_only_when_present(project, spec):
@@ -75,26 +82,36 @@ def test_a_required_option_passed_only_when_present(project, spec):
     _edit(
         spec,
         "    - --message\n    - {inputValue: message}\n",
-        "    - if:\n        cond: {isPresent: message}\n        then: [--message, {inputValue: message}]\n",
+        "    - if:\n        cond: {isPresent: message}\n"
+        "        then: [--message, {inputValue: message}]\n",
     )
     problems = contract.check(_component(project))
-    assert any("requires --message, but component.yaml passes it only when 'message' is present" in p
-               for p in problems)
+    assert any(
+        "requires --message, but component.yaml passes it only when 'message' is present" in p
+        for p in problems
+    )
 
 
 def test_the_image_must_be_set(project, spec):
     _edit(spec, "image: localhost:5999/t/hello:dev", "image: ''")
-    assert any("implementation.container.image is not set" in p for p in contract.check(_component(project)))
+    assert any(
+        "implementation.container.image is not set" in p
+        for p in contract.check(_component(project))
+    )
 
 
 def test_the_command_must_name_a_module(project, spec):
     _edit(spec, "command: [python, -m, hello.main]", "command: [sh, -c, run.sh]")
-    assert any("must start with `python -m <module>`" in p for p in contract.check(_component(project)))
+    assert any(
+        "must start with `python -m <module>`" in p for p in contract.check(_component(project))
+    )
 
 
 def test_an_entrypoint_without_build_parser(project, main_py):
     _edit(main_py, "def build_parser()", "def make_parser()")
-    assert any("hello.main defines no build_parser()" in p for p in contract.check(_component(project)))
+    assert any(
+        "hello.main defines no build_parser()" in p for p in contract.check(_component(project))
+    )
 
 
 def test_a_spec_kfp_cannot_load(project, spec):
@@ -110,7 +127,11 @@ def test_entrypoints_with_one_module_name_do_not_leak(project):
     (other / "src" / "hello" / "main.py").write_text(
         "import argparse\n\ndef build_parser():\n    return argparse.ArgumentParser()\n"
     )
-    _edit(other / "component.yaml", "command: [python, -m, word_count.main]", "command: [python, -m, hello.main]")
+    _edit(
+        other / "component.yaml",
+        "command: [python, -m, word_count.main]",
+        "command: [python, -m, hello.main]",
+    )
     assert contract.check(_component(project, "hello")) == []
     problems = contract.check(_component(project, "word_count"))
     assert any("passes --text ('text'), which hello.main does not accept" in p for p in problems)

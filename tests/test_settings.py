@@ -46,7 +46,9 @@ def test_missing_registry_names_file_and_field(root, monkeypatch):
 
 
 def test_unknown_environment_lists_the_known_ones(root):
-    with pytest.raises(BuildError, match=r"environment 'prod' is not defined \(known: dev, local\)"):
+    with pytest.raises(
+        BuildError, match=r"environment 'prod' is not defined \(known: dev, local\)"
+    ):
         load_raw(root / "settings.yaml", "prod")
 
 

@@ -36,7 +36,9 @@ def test_a_quoted_value_and_one_that_needs_quotes(tmp_path):
     path = tmp_path / "component.yaml"
     path.write_text(SPEC.replace("localhost:5000/mlops/hello:dev", "'old image'"))
     spec_rewrite.rewrite_images({path: "new: image #1"})
-    assert yaml.safe_load(path.read_text())["implementation"]["container"]["image"] == "new: image #1"
+    assert (
+        yaml.safe_load(path.read_text())["implementation"]["container"]["image"] == "new: image #1"
+    )
     assert "# pinned by CI" in path.read_text()
 
 

@@ -110,6 +110,9 @@ def run_package(package: Path, pipeline_root: Path, arguments: dict[str, Any]) -
     outputs = {}
     for name, value in (task.outputs or {}).items():
         outputs[name] = getattr(value, "uri", value)
-    print(f"[run] {package.parent.name}: succeeded in {time.monotonic() - started:.1f}s; "
-          f"outputs: {json.dumps(outputs, default=str)}", flush=True)
+    print(
+        f"[run] {package.parent.name}: succeeded in {time.monotonic() - started:.1f}s; "
+        f"outputs: {json.dumps(outputs, default=str)}",
+        flush=True,
+    )
     return outputs

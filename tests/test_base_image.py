@@ -1,0 +1,56 @@
+"""The shared base image of this repository (build/base/Dockerfile): the ML stack imports in
+it, as the non-root user, with Keras 2. Built once per Dockerfile and lock file; the first
+run on a fresh machine builds it (minutes), later runs find it."""
+
+from pathlib import Path
+
+import pytest
+
+from cicd import base_image, engine
+from cicd.settings import load_build_settings
+
+pytestmark = pytest.mark.docker
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = """
+import os, tensorflow as tf, tensorflow_data_validation as tfdv, tensorflow_transform as tft
+import tensorflow_model_analysis as tfma, apache_beam, keras_tuner
+print(os.getuid(), os.environ["TF_USE_LEGACY_KERAS"], tf.__version__, tfdv.__version__,
+      tft.__version__, tfma.__version__, tf.keras.__name__.split(".")[0])
+"""
+
+
+def test_the_ml_stack_imports_as_the_non_root_user(docker_client, monkeypatch):
+    monkeypatch.delenv("REGISTRY", raising=False)
+    settings = load_build_settings(REPO_ROOT)
+    base = base_image.ensure(docker_client, REPO_ROOT, settings)
+    assert base.ref.startswith(settings.repository(settings.base_name) + ":")
+    assert engine.image_id(docker_client, base.ref) == base.image_id
+    out = docker_client.containers.run(
+        base.image_id, ["python", "-c", PROBE], network_mode="host", remove=True, stderr=False
+    )
+    assert out.decode().split()[-7:] == [
+        "1000",
+        "1",
+        "2.16.2",
+        "1.16.1",
+        "1.16.0",
+        "0.47.1",
+        "tf_keras",
+    ]
+
+
+def test_the_base_tag_follows_its_build_inputs(tmp_path, monkeypatch):
+    monkeypatch.delenv("REGISTRY", raising=False)
+    settings = load_build_settings(REPO_ROOT)
+    tag = base_image.content_tag(REPO_ROOT, settings)
+    assert tag == base_image.content_tag(REPO_ROOT, settings)
+    (tmp_path / "build" / "base").mkdir(parents=True)
+    (tmp_path / "build" / "base" / "Dockerfile").write_text(settings.base_dockerfile.read_text())
+    (tmp_path / "requirements.lock").write_text((REPO_ROOT / "requirements.lock").read_text())
+    (tmp_path / "settings.yaml").write_text((REPO_ROOT / "settings.yaml").read_text())
+    copy = load_build_settings(tmp_path)
+    assert base_image.content_tag(tmp_path, copy) == tag
+    (tmp_path / "requirements.lock").write_text("six==1.16.0\n")
+    assert base_image.content_tag(tmp_path, copy) != tag
