@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
 
+from cicd.local_registry import LocalRegistry
 from cicd.scaffold import scaffold
 from cicd.spec_rewrite import rewrite_images
 
@@ -85,47 +83,15 @@ def docker_client():
     client.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def registry(docker_client, tmp_path_factory) -> str:
     """host:port of a real distribution registry with empty storage, for this session."""
     if shutil.which("docker-registry") is None:
         _run_setup("setup_registry.sh", "localhost:5000")  # installs the package
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("registry")
-    config = workdir / "config.yml"
-    config.write_text(
-        "version: 0.1\nlog: {level: warn}\n"
-        f"storage: {{filesystem: {{rootdirectory: {workdir / 'data'}}}, "
-        "delete: {enabled: true}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
-    )
-    log = (workdir / "registry.log").open("w")
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
-    address = f"localhost:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"http://{address}/v2/", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError(f"registry did not start; see {workdir / 'registry.log'}")
-        time.sleep(0.2)
-    yield address
-    proc.terminate()
-    proc.wait(10)
+    server = LocalRegistry(tmp_path_factory.mktemp("registry")).start()
+    yield server.address
     # The tests tag many images with this registry's address: untag them all.
-    for image in docker_client.images.list():
-        for tag in image.tags:
-            if tag.startswith(f"{address}/"):
-                docker_client.images.remove(tag, noprune=False)
+    server.stop(docker_client)
 
 
 @pytest.fixture

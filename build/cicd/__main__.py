@@ -78,6 +78,12 @@ def _run_local(args) -> None:
         run_package(package, args.root / "dist" / "local_runs" / module.stem / stamp, parameters)
 
 
+def _bench(args) -> None:
+    from cicd.bench import run
+
+    print(f"[bench] results: {run(args.root)}")
+
+
 def _component(args) -> None:
     from cicd.scaffold import scaffold
 
@@ -123,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("run-local", help="run compiled pipelines with kfp.local").set_defaults(
         func=_run_local
+    )
+    sub.add_parser("bench", help="build benchmark -> bench/results/build.json").set_defaults(
+        func=_bench
     )
     p = sub.add_parser("component", help="scaffold components/NAME")
     p.add_argument("name")
