@@ -59,6 +59,21 @@ def make_project(root: Path, registry: str = "localhost:5999", namespace: str = 
     return root
 
 
+@pytest.fixture(autouse=True)
+def _hermetic_environment(monkeypatch):
+    # The build reads these from the environment (Cloud Build passes them); a caller's
+    # values must not leak into tests, which set their own.
+    for name in (
+        "REGISTRY",
+        "COMMIT_SHA",
+        "ENV",
+        "MLOPS_ROOT",
+        "REGISTRY_USERNAME",
+        "REGISTRY_PASSWORD",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def project(tmp_path) -> Path:
     return make_project(tmp_path / "project")

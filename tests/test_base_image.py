@@ -22,7 +22,6 @@ print(os.getuid(), os.environ["TF_USE_LEGACY_KERAS"], tf.__version__, tfdv.__ver
 
 
 def test_the_ml_stack_imports_as_the_non_root_user(docker_client, monkeypatch):
-    monkeypatch.delenv("REGISTRY", raising=False)
     settings = load_build_settings(REPO_ROOT)
     base = base_image.ensure(docker_client, REPO_ROOT, settings)
     assert base.ref.startswith(settings.repository(settings.base_name) + ":")
@@ -42,7 +41,6 @@ def test_the_ml_stack_imports_as_the_non_root_user(docker_client, monkeypatch):
 
 
 def test_the_base_tag_follows_its_build_inputs(tmp_path, monkeypatch):
-    monkeypatch.delenv("REGISTRY", raising=False)
     settings = load_build_settings(REPO_ROOT)
     tag = base_image.content_tag(REPO_ROOT, settings)
     assert tag == base_image.content_tag(REPO_ROOT, settings)

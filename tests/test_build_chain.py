@@ -20,11 +20,6 @@ pytestmark = pytest.mark.docker
 SHA1, SHA2, SHA3, SHA4 = "a1" * 20, "b2" * 20, "c3" * 20, "d4" * 20
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    monkeypatch.delenv("REGISTRY", raising=False)
-
-
 def build(root, sha, monkeypatch):
     monkeypatch.setenv("COMMIT_SHA", sha)
     steps.images(root)

@@ -25,7 +25,6 @@ def root(tmp_path):
 
 
 def test_environment_overrides_merge_over_the_top_level(root, monkeypatch):
-    monkeypatch.delenv("REGISTRY", raising=False)
     assert load_build_settings(root, "local").registry == "localhost:5000"
     dev = load_build_settings(root, "dev")
     assert dev.registry == "europe-docker.pkg.dev/p/r"
@@ -39,7 +38,6 @@ def test_registry_variable_overrides_settings(root, monkeypatch):
 
 
 def test_missing_registry_names_file_and_field(root, monkeypatch):
-    monkeypatch.delenv("REGISTRY", raising=False)
     (root / "settings.yaml").write_text("build:\n  base: {dockerfile: Dockerfile.base}\n")
     with pytest.raises(BuildError, match=r"settings.yaml: build.registry is missing"):
         load_build_settings(root)
@@ -59,7 +57,6 @@ def test_settings_that_do_not_parse(root):
 
 
 def test_missing_base_dockerfile_is_named(root, monkeypatch):
-    monkeypatch.delenv("REGISTRY", raising=False)
     (root / "Dockerfile.base").unlink()
     with pytest.raises(BuildError, match="build.base.dockerfile .*Dockerfile.base does not exist"):
         load_build_settings(root)

@@ -113,9 +113,11 @@ def _auth_config() -> dict[str, str] | None:
     return {"username": user, "password": password} if user and password else None
 
 
-def push(c: docker.DockerClient, ref: str) -> None:
-    """Pushes repository:tag; a failed push raises with the engine's message."""
+def push(c: docker.DockerClient, ref: str, progress: Progress | None = None) -> None:
+    """Pushes repository:tag; a failed push raises with the engine's message. progress
+    receives a line per layer as it completes (pushes of the base image take minutes)."""
     repository, _, tag = ref.rpartition(":")
+    done = 0
     try:
         stream = c.api.push(
             repository, tag=tag, stream=True, decode=True, auth_config=_auth_config()
@@ -123,6 +125,9 @@ def push(c: docker.DockerClient, ref: str) -> None:
         for chunk in stream:
             if "error" in chunk:
                 raise BuildError(f"push of {ref} failed: {chunk['error']}")
+            if progress and chunk.get("status") in ("Pushed", "Layer already exists"):
+                done += 1
+                progress(f"layer {chunk.get('id', '?')}: {chunk['status'].lower()} ({done})")
     except docker.errors.APIError as e:
         raise BuildError(f"push of {ref} failed: {e.explanation or e}") from e
 

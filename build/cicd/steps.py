@@ -113,8 +113,8 @@ def push(root: Path, env: str | None = None) -> BuildState:
     c = engine.client()
     base_repo, base_tag = state.base["ref"].rsplit(":", 1)
     if registry.digest(split_repository(base_repo)[1], base_tag) is None:
-        say("push", f"base image {state.base['ref']}")
-        engine.push(c, state.base["ref"])
+        say("push", f"base image {state.base['ref']} (minutes the first time)")
+        engine.push(c, state.base["ref"], engine.stderr_progress("[push]  "))
     for comp in components:
         started = time.monotonic()
         record = state.components[comp.name]

@@ -1,0 +1,45 @@
+"""build/cloudbuild.yaml runs the chain through the Makefile's verbs: no second copy of it."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _make_targets() -> set[str]:
+    text = (REPO / "Makefile").read_text()
+    return set(re.findall(r"^([a-z][a-z-]*):", text, flags=re.M))
+
+
+def _make_calls(step: dict) -> list[list[str]]:
+    if step.get("entrypoint") == "make":
+        return [step["args"]]
+    script = " ".join(step.get("args", []))
+    return [m.split() for m in re.findall(r"\bmake ((?:[a-z-]+ ?)+)", script)]
+
+
+def test_every_chain_step_is_a_make_verb():
+    config = yaml.safe_load((REPO / "build" / "cloudbuild.yaml").read_text())
+    targets = _make_targets()
+    called = []
+    for step in config["steps"]:
+        calls = _make_calls(step)
+        if step["name"].startswith("gcr.io/cloud-builders/gcloud"):
+            continue  # credentials only
+        assert calls, f"step {step['id']} does not call make"
+        for call in calls:
+            assert set(call) <= targets, f"step {step['id']} calls unknown verbs {call}"
+            called += call
+    # The order of Figure 7: tests and static checks before images, push and compile.
+    assert called.index("unit") < called.index("build")
+    assert called.index("lint") < called.index("build")
+
+
+def test_substitutions_reach_the_build_tool():
+    config = yaml.safe_load((REPO / "build" / "cloudbuild.yaml").read_text())
+    assert "_REGISTRY" in config["substitutions"]
+    env = config["options"]["env"]
+    assert "COMMIT_SHA=$COMMIT_SHA" in env
+    assert "REGISTRY=$_REGISTRY" in env
