@@ -136,7 +136,7 @@ def test_a_failed_build_rewrites_no_component_yaml(docker_project, monkeypatch):
     monkeypatch.setenv("COMMIT_SHA", SHA4)
     with pytest.raises(BuildError, match=r"component word_count .*docker build failed"):
         steps.images(root)
-    with pytest.raises(BuildError):
+    with pytest.raises(BuildError, match="run `make images` before `make push`"):
         steps.push(root)
     with pytest.raises(BuildError, match="run `make images` before `make update-specs`"):
         steps.update_specs(root)
@@ -144,6 +144,17 @@ def test_a_failed_build_rewrites_no_component_yaml(docker_project, monkeypatch):
     settings, registry = registry_of(root)
     for name in ("hello", "word_count"):
         assert SHA4 not in registry.tags(split_repository(settings.repository(name))[1])
+
+
+def test_a_failed_rebuild_of_the_same_commit_pushes_nothing(docker_project, monkeypatch):
+    root = docker_project
+    build(root, SHA1, monkeypatch)
+    dockerfile = root / "components" / "hello" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN exit 3\n")
+    with pytest.raises(BuildError, match="component hello"):
+        steps.images(root)
+    with pytest.raises(BuildError, match="not found; run `make images` before `make push`"):
+        steps.push(root)
 
 
 def test_update_specs_refuses_a_component_changed_since_its_build(docker_project, monkeypatch):

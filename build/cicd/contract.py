@@ -164,19 +164,19 @@ def check(component: ComponentDir) -> list[str]:
         if p.kind == "inputValue" and p.name in inputs:
             if problem := _type_problem(inputs[p.name], options[p.flag]):
                 problems.append(f"input {p.name!r} {problem}")
-    for flag, action in sorted(options.items()):
-        if flag in passed_flags or any(f in passed_flags for f in action.option_strings):
-            p = passed_flags.get(flag)
-            if p and action.required and p.conditional:
-                problems.append(
-                    f"{module_name} requires {flag}, but component.yaml passes it only when "
-                    f"{p.name!r} is present"
-                )
-            continue
-        if action.required:
-            problems.append(f"{module_name} requires {flag}, which component.yaml never passes")
-        elif not any(f in passed_flags for f in action.option_strings):
-            problems.append(f"{module_name} accepts {flag}, which component.yaml never passes")
+    # Each option once, under its first long flag (an option may have several).
+    actions = {id(a): a for a in options.values()}.values()
+    for action in sorted(actions, key=lambda a: a.option_strings[0]):
+        flag = next(f for f in action.option_strings if f.startswith("--"))
+        passed = next((passed_flags[f] for f in action.option_strings if f in passed_flags), None)
+        if passed is None:
+            needs = "requires" if action.required else "accepts"
+            problems.append(f"{module_name} {needs} {flag}, which component.yaml never passes")
+        elif action.required and passed.conditional:
+            problems.append(
+                f"{module_name} requires {flag}, but component.yaml passes it only when "
+                f"{passed.name!r} is present"
+            )
     return [f"{where}: {p}" for p in problems]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cicd import base_image, engine, spec_rewrite
 from cicd.build_inputs import fingerprint
-from cicd.build_state import BuildState, ImageRecord, inputs_tag
+from cicd.build_state import STATE_FILE, BuildState, ImageRecord, inputs_tag
 from cicd.components import ComponentDir, discover
 from cicd.errors import BuildError
 from cicd.git_info import commit_sha
@@ -45,6 +45,8 @@ def images(root: Path, env: str | None = None, nocache: bool = False) -> BuildSt
     """Builds the image of each component whose build inputs have no image yet, locally or in
     the registry; tags every image with the commit."""
     settings, components, commit = _prepare(root, env)
+    # A failed run must not leave an older state of this commit for `push` to act on.
+    (root / STATE_FILE).unlink(missing_ok=True)
     c = engine.client()
     registry = RegistryClient(settings.registry)
     base = base_image.ensure(c, root, settings, nocache=nocache)
