@@ -64,9 +64,3 @@ class LocalRegistry:
                 for tag in image.tags:
                     if tag.startswith(f"{self.address}/"):
                         docker_client.images.remove(tag)
-
-    def __enter__(self) -> LocalRegistry:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
