@@ -6,11 +6,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/build:$(CURDIR)
 export TF_USE_LEGACY_KERAS := 1
+# The settings.yaml environment (local, dev, staging, prod): make deploy ENV=dev
+export ENV
 CICD := $(PY) -m cicd
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
-	compile run component bench lock clean
+	compile run deploy component bench lock clean
 
 help: ## list the verbs
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +60,11 @@ compile: venv ## compile each pipelines/*_pipeline.py to dist/<pipeline>/workflo
 
 run: build ## the main job: build everything, then run the pipeline locally in Docker
 	@$(CICD) run-local
+
+deploy: venv ## build, upload and deploy to ENV (make deploy ENV=dev; prod needs APPROVE=1)
+	@$(CICD) deploy --preflight $(if $(APPROVE),--approve)
+	@$(MAKE) --no-print-directory build
+	@$(CICD) deploy $(if $(APPROVE),--approve)
 
 component: venv ## scaffold a new component: make component NAME=my_step
 	@test -n "$(NAME)" || { echo "usage: make component NAME=my_step" >&2; exit 2; }

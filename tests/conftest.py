@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cicd.local_registry import LocalRegistry
+from cicd.local_registry import LocalRegistry, free_port, wait_until_answers
 from cicd.scaffold import scaffold
 from cicd.spec_rewrite import rewrite_images
 
@@ -113,3 +113,35 @@ def registry(docker_client, tmp_path_factory) -> str:
 def docker_project(tmp_path, registry, docker_client) -> Path:
     """A project pushing to the session registry under a namespace of its own."""
     return make_project(tmp_path / "project", registry, f"t{uuid.uuid4().hex[:8]}")
+
+
+# --- Cloud Storage: the real client against gcp-storage-emulator -------------------------
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+    """host:port of a gcp-storage-emulator (in memory) for this session."""
+    import sys
+
+    port = free_port()
+    log = (tmp_path_factory.mktemp("gcs") / "emulator.log").open("w")
+    binary = Path(sys.executable).parent / "gcp-storage-emulator"
+    proc = subprocess.Popen(
+        [str(binary), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+        stdout=log,
+        stderr=log,
+    )
+    address = f"http://127.0.0.1:{port}"
+    wait_until_answers(address, proc)
+    yield address
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def gcs(gcs_emulator, monkeypatch):
+    """A storage client on the emulator, with STORAGE_EMULATOR_HOST set for the code under test."""
+    from cicd.upload import storage_client
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    return storage_client()

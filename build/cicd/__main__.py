@@ -78,6 +78,18 @@ def _run_local(args) -> None:
         run_package(package, args.root / "dist" / "local_runs" / module.stem / stamp, parameters)
 
 
+def _deploy(args) -> None:
+    from cicd import deploy
+
+    if args.preflight:
+        settings = deploy.preflight(args.root, None, args.approve)
+        print(f"[deploy] environment {settings.env!r}: settings checked, target {settings.target}")
+        return
+    records = deploy.deploy(args.root, None, args.approve)
+    for record in records:
+        print(f"[deploy] {record.data['pipeline']}: {record.data['status']} ({record.path})")
+
+
 def _bench(args) -> None:
     from cicd.bench import run
 
@@ -130,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run-local", help="run compiled pipelines with kfp.local").set_defaults(
         func=_run_local
     )
+    p = sub.add_parser("deploy", help="upload and deploy compiled pipelines to ENV")
+    p.add_argument("--approve", action="store_true", help="the release approval prod requires")
+    p.add_argument("--preflight", action="store_true", help="only check settings and approval")
+    p.set_defaults(func=_deploy)
     sub.add_parser("bench", help="build benchmark -> bench/results/build.json").set_defaults(
         func=_bench
     )

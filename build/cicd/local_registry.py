@@ -14,10 +14,24 @@ import requests
 from cicd.errors import BuildError
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_answers(url: str, proc: subprocess.Popen, seconds: float = 30) -> None:
+    """Waits until a server started as proc answers HTTP at url (any status)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise BuildError(f"{url} did not answer within {seconds:.0f} s")
+        time.sleep(0.2)
 
 
 class LocalRegistry:
@@ -25,7 +39,7 @@ class LocalRegistry:
         if shutil.which("docker-registry") is None:
             raise BuildError("docker-registry is not installed; run `make setup` first")
         self.workdir = workdir
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"localhost:{self.port}"
         self._proc: subprocess.Popen | None = None
 
@@ -42,17 +56,14 @@ class LocalRegistry:
         self._proc = subprocess.Popen(
             ["docker-registry", "serve", str(config)], stdout=log, stderr=log
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"http://{self.address}/v2/", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or self._proc.poll() is not None:
-                self.stop()
-                raise BuildError(f"registry did not start; see {self.workdir / 'registry.log'}")
-            time.sleep(0.2)
+        try:
+            wait_until_answers(f"http://{self.address}/v2/", self._proc)
+        except BuildError:
+            self.stop()
+            raise BuildError(
+                f"registry did not start; see {self.workdir / 'registry.log'}"
+            ) from None
+        return self
 
     def stop(self, docker_client=None) -> None:
         if self._proc is not None:
