@@ -84,3 +84,36 @@ def test_a_local_directory_bucket(tmp_path, package):
     assert {v.action for v in _upload(dest, package).values()} == {"unchanged"}
     with pytest.raises(BuildError, match="already holds different content"):
         _upload(dest, package, settings="{}")
+
+
+@pytest.fixture
+def flaky_gcs(gcs_emulator, gcs, monkeypatch):
+    """The emulator behind a proxy that can answer 5xx; the code under test talks to the proxy."""
+    from fault_proxy import FaultProxy
+
+    proxy = FaultProxy(gcs_emulator)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.address)
+    yield proxy, gcs
+    proxy.stop()
+
+
+def test_5xx_answers_are_retried_with_backoff(flaky_gcs, package):
+    proxy, gcs = flaky_gcs
+    gcs.create_bucket("flaky")
+    proxy.inject("POST", "/upload/storage/v1/b/flaky/o", 503, times=2)
+    result = _upload(Destination("gs://flaky", "dev"), package)
+    assert {v.action for v in result.values()} == {"uploaded"}
+    assert [s for _, p, s in proxy.seen if p.startswith("/upload/")].count(503) == 2
+    names = {b.name for b in gcs.list_blobs(gcs.bucket("flaky"))}
+    assert len(names) == 3
+
+
+def test_persistent_5xx_fails_clearly_and_uploads_nothing(flaky_gcs, package):
+    proxy, gcs = flaky_gcs
+    gcs.create_bucket("down")
+    proxy.inject("POST", "/upload/storage/v1/b/down/o", 503, times=1000)
+    with pytest.raises(
+        BuildError, match=r"environment 'dev' .*uploading gs://down/.* failed after retries"
+    ):
+        _upload(Destination("gs://down", "dev", deadline_s=2), package)
+    assert list(gcs.list_blobs(gcs.bucket("down"))) == []
