@@ -32,8 +32,8 @@ def test_every_chain_step_is_a_make_verb():
         for call in calls:
             assert set(call) <= targets, f"step {step['id']} calls unknown verbs {call}"
             called += call
-    # The order of Figure 7: tests and static checks before images, push and compile.
-    assert called.index("unit") < called.index("build")
+    # The order of Figure 7: tests and static checks, images to compile, then deploy.
+    assert called.index("unit") < called.index("build") < called.index("deploy")
     assert called.index("lint") < called.index("build")
 
 
@@ -43,3 +43,27 @@ def test_substitutions_reach_the_build_tool():
     env = config["options"]["env"]
     assert "COMMIT_SHA=$COMMIT_SHA" in env
     assert "REGISTRY=$_REGISTRY" in env
+
+
+def test_the_github_workflow_calls_only_make_verbs():
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yaml").read_text())
+    targets = _make_targets()
+    runs = [s["run"] for job in workflow["jobs"].values() for s in job["steps"] if "run" in s]
+    assert runs, "no run steps"
+    for run in runs:
+        words = run.split()
+        assert words[0] == "make", run
+        verbs = [w for w in words[1:] if "=" not in w]
+        assert set(verbs) <= targets, run
+
+
+def test_docs_only_commits_are_skipped_alike_everywhere():
+    triggers = list(yaml.safe_load_all((REPO / "build" / "triggers.yaml").read_text()))
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yaml").read_text())
+    on = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as True
+    ignored = {tuple(t["ignoredFiles"]) for t in triggers}
+    ignored |= {tuple(on["push"]["paths-ignore"]), tuple(on["pull_request"]["paths-ignore"])}
+    assert len(ignored) == 1
+    assert {t["substitutions"]["_ENV"] for t in triggers} == {"dev", "staging", "prod"}
+    prod = next(t for t in triggers if t["substitutions"]["_ENV"] == "prod")
+    assert prod["approvalConfig"]["approvalRequired"] is True
