@@ -145,3 +145,15 @@ def gcs(gcs_emulator, monkeypatch):
 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
     return storage_client()
+
+
+# --- Kubeflow Pipelines: the real kfp.Client against a double of its REST API ------------
+
+
+@pytest.fixture
+def kfp_api():
+    """A fresh double of the KFP v2beta1 REST API (tests/kfp_double.py) on loopback."""
+    from kfp_double import KfpApiDouble
+
+    with KfpApiDouble(pending_s=0.05, running_s=0.1) as double:
+        yield double

@@ -38,7 +38,15 @@ class KfpDeployer:
 
     def _connect(self):
         import kfp
+        import requests
 
+        # kfp.Client retries an unanswered health check for ~25 s before failing; a host
+        # that refuses connections is reported at once. Only connection failures count here:
+        # authentication (IAP, tokens) is kfp.Client's business.
+        try:
+            requests.get(f"{self.host.rstrip('/')}/apis/v2beta1/healthz", timeout=10)
+        except requests.RequestException as e:
+            raise BuildError(f"{self.where}: cannot be reached: {e}") from e
         return kfp.Client(host=self.host, namespace=self.settings.kfp_namespace or "kubeflow")
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
