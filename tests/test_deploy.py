@@ -209,3 +209,94 @@ def test_a_package_built_for_another_commit_is_not_deployed(dev, kfp_api, monkey
     with pytest.raises(BuildError, match=r"workflow.tar.gz: not built for commit 2b2b"):
         deploy.deploy(root, "dev")
     assert creations(kfp_api) == []
+
+
+@pytest.mark.docker
+def test_the_whole_chain_from_build_to_kfp(docker_project, gcs, kfp_api, gcs_emulator):
+    """Build, push, pin, compile to the session registry, then `python -m cicd deploy`."""
+    import os
+    import subprocess
+    import sys
+
+    root = docker_project
+    bucket = gcs.create_bucket(f"chain-{uuid.uuid4().hex[:12]}")
+    settings = yaml.safe_load((root / "settings.yaml").read_text())
+    settings["environments"] = {
+        "dev": {
+            "deploy": {
+                "bucket": f"gs://{bucket.name}",
+                "target": "kfp",
+                "kfp": {"host": kfp_api.host, "experiment": "ct-dev"},
+                "run": {"enabled": True, "timeout_s": 20, "poll_s": 0.05},
+            }
+        }
+    }
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings))
+    env = {
+        **os.environ,
+        "ENV": "dev",
+        "COMMIT_SHA": SHA1,
+        "STORAGE_EMULATOR_HOST": gcs_emulator,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    for step in (["build"], ["deploy"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "cicd", "--root", str(root), *step],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert "hello_pipeline: deployed" in result.stdout
+    [version] = kfp_api.versions.values()
+    assert version["display_name"] == SHA1
+    spec = yaml.safe_load(kfp_api.packages[version["pipeline_version_id"]])
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert all(f":{SHA1}@sha256:" in image for image in images) and len(images) == 2
+    [run] = kfp_api.runs.values()
+    assert run["state"] == "SUCCEEDED"
+
+
+def test_prod_deploys_to_vertex_with_approval(project, monkeypatch, tmp_path):
+    """target: vertex, through google-cloud-aiplatform against tests/vertex_double.py."""
+    from vertex_double import VertexDouble
+
+    with VertexDouble(run_s=0.1) as vertex:
+        # The SDK's check of the pipeline_root bucket goes to Cloud Storage: to the double.
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", vertex.url)
+        config = {
+            "bucket": str(tmp_path / "bucket"),
+            "target": "vertex",
+            "approval_required": True,
+            "vertex": {
+                "project": "mlops-prod",
+                "location": "europe-west1",
+                "pipeline_root": "gs://mlops-prod/root",
+                "api_endpoint": vertex.url,
+            },
+            "run": {"enabled": True, "timeout_s": 20, "poll_s": 0.03},
+            "schedule": {"cron": "0 3 * * *"},
+        }
+        root = make_deployable(project, SHA1, monkeypatch, deploy=config)
+        settings = yaml.safe_load((root / "settings.yaml").read_text())
+        settings["environments"]["prod"] = settings["environments"].pop("dev")
+        (root / "settings.yaml").write_text(yaml.safe_dump(settings))
+        state = json.loads((root / "dist/build-state.json").read_text())
+        (root / "dist/build-state.json").write_text(json.dumps({**state, "env": "prod"}))
+
+        with pytest.raises(BuildError, match="needs a release approval"):
+            deploy.deploy(root, "prod")
+        assert vertex.requests == []
+        deploy.deploy(root, "prod", approve=True)
+        deploy.deploy(root, "prod", approve=True)
+        assert len(vertex.jobs) == 2  # the integration run runs on each deploy
+        [job] = {
+            j.resource["runtimeConfig"]["parameterValues"]["message"] for j in vertex.jobs.values()
+        }
+        assert job == "from dev"
+        assert len(vertex.schedules) == 1
+        record = json.loads(
+            (root / "dist/deployments/prod/hello_pipeline" / f"{SHA1}.json").read_text()
+        )
+        assert record["status"] == "deployed"
+        assert record["stages"]["vertex"]["state"] == "PIPELINE_STATE_SUCCEEDED"

@@ -119,6 +119,13 @@ def _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root) ->
 
     ir_path = root / "dist" / pipeline / "pipeline.yaml"
     ir_path.write_text(ir_text)
+    endpoint = (settings.resolved.get("deploy") or {}).get("vertex", {}).get("api_endpoint")
+    credentials = None  # Application Default Credentials
+    if endpoint and re.match(r"^https?://(127\.[0-9.]+|localhost)(:\d+)?/?$", endpoint):
+        # A loopback endpoint is a double or an emulator: it takes no Google credentials.
+        from google.auth.credentials import AnonymousCredentials
+
+        credentials = AnonymousCredentials()
     result = vertex_deploy.deploy(
         ir_path,
         env=settings.env,
@@ -131,7 +138,8 @@ def _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root) ->
         run=settings.run,
         timeout_s=settings.run_timeout_s,
         cron=settings.cron,
-        api_endpoint=(settings.resolved.get("deploy") or {}).get("vertex", {}).get("api_endpoint"),
+        api_endpoint=endpoint,
+        credentials=credentials,
         poll_s=settings.poll_s,
     )
     record.stage("vertex", result)
