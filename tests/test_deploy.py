@@ -300,3 +300,25 @@ def test_prod_deploys_to_vertex_with_approval(project, monkeypatch, tmp_path):
         )
         assert record["status"] == "deployed"
         assert record["stages"]["vertex"]["state"] == "PIPELINE_STATE_SUCCEEDED"
+
+
+def test_a_version_created_concurrently_is_treated_as_done(dev, kfp_api):
+    """Another deploy of the same commit wins the race: our upload gets 409, we use its version."""
+    root = dev()
+    deploy.deploy(root, "dev")
+    [version_id] = kfp_api.versions
+    # Our lookup misses the version (as if it did not exist yet); the upload then gets the
+    # server's real 409 for a duplicate version name.
+    pipeline_id = kfp_api.versions[version_id]["pipeline_id"]
+    kfp_api.inject(
+        method="GET",
+        path_prefix=f"/apis/v2beta1/pipelines/{pipeline_id}/versions",
+        status=200,
+        body={},
+        times=1,
+    )
+    deploy.deploy(root, "dev")
+    assert list(kfp_api.versions) == [version_id]
+    stages = record_of(root, SHA1)["stages"]
+    assert stages["version"] == {"name": SHA1, "id": version_id, "action": "exists"}
+    assert ("POST", "/apis/v2beta1/pipelines/upload_version") in kfp_api.requests
