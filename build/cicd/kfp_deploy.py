@@ -88,6 +88,13 @@ class KfpDeployer:
                 raise BuildError(f"{self.where}: {what} failed ({e.status}: {e.body})") from e
             return found, "exists"
 
+    def _named(self, what: str, list_fn, field: str, experiment_id: str, name: str) -> list:
+        """The items of an experiment with this display name (the server omits empty lists)."""
+        page = self._call(
+            what, list_fn, experiment_id=experiment_id, filter=_name_filter(name), page_size=100
+        )
+        return [item for item in getattr(page, field) or [] if item.display_name == name]
+
     # --- stages -------------------------------------------------------------------------
 
     def experiment(self) -> str:
@@ -146,16 +153,7 @@ class KfpDeployer:
         self, experiment_id: str, pipeline_id: str, version_id: str, job: str, params: dict
     ) -> dict:
         """The commit's run: a succeeded one is reused, a running one awaited, else a new one."""
-        runs = (
-            self._call(
-                "listing runs",
-                self.client.list_runs,
-                experiment_id=experiment_id,
-                filter=_name_filter(job),
-                page_size=100,
-            ).runs
-            or []
-        )
+        runs = self._named("listing runs", self.client.list_runs, "runs", experiment_id, job)
         reusable = [r for r in runs if (r.state or "").upper() not in FINISHED - {"SUCCEEDED"}]
         if reusable:
             run_id, action = reusable[0].run_id, "exists"
@@ -195,17 +193,13 @@ class KfpDeployer:
         """One recurring run per pipeline: kept when it already runs this version with this
         cron, else every recurring run of that name is replaced by a new one."""
         cron = kfp_cron(self.settings.cron)
-        existing = (
-            self._call(
-                "listing recurring runs",
-                self.client.list_recurring_runs,
-                experiment_id=experiment_id,
-                filter=_name_filter(name),
-                page_size=100,
-            ).recurring_runs
-            or []
+        existing = self._named(
+            "listing recurring runs",
+            self.client.list_recurring_runs,
+            "recurring_runs",
+            experiment_id,
+            name,
         )
-        existing = [r for r in existing if r.display_name == name]
         current = [
             r
             for r in existing
