@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export PYTHONPATH := $(CURDIR)/build:$(CURDIR)
+export PYTHONPATH := $(CURDIR)/build:$(CURDIR)/build/base:$(CURDIR)
 export TF_USE_LEGACY_KERAS := 1
 # The settings.yaml environment (local, dev, staging, prod): make deploy ENV=dev
 export ENV

@@ -25,8 +25,14 @@ class BaseImage:
 
 
 def context_files(root: Path, settings: BuildSettings) -> dict[str, Path]:
-    """The whole build context of the base image: its Dockerfile and the lock file."""
-    return {"Dockerfile": settings.base_dockerfile, LOCK_FILE: root / LOCK_FILE}
+    """The whole build context of the base image: its Dockerfile, the lock file and the
+    packages beside the Dockerfile (mlops_runtime), minus caches."""
+    files = {"Dockerfile": settings.base_dockerfile, LOCK_FILE: root / LOCK_FILE}
+    folder = settings.base_dockerfile.parent
+    for path in sorted(folder.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            files[str(path.relative_to(folder))] = path
+    return files
 
 
 def content_tag(root: Path, settings: BuildSettings) -> str:

@@ -71,7 +71,7 @@ def run(root: Path) -> Path:
     env = {
         **os.environ,
         "REGISTRY": registry.address,
-        "PYTHONPATH": f"{project / 'build'}:{project}",
+        "PYTHONPATH": f"{project / 'build'}:{project / 'build' / 'base'}:{project}",
     }
     make = ["make", "--no-print-directory", f"VENV={venv}"]
     cicd = [sys.executable, "-m", "cicd", "--root", str(project)]

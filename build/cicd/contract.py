@@ -25,7 +25,7 @@ class Passed:
     """One `--flag {placeholder: name}` pair of the component's command line."""
 
     flag: str
-    kind: str  # inputValue | inputPath | outputPath
+    kind: str  # inputValue | inputPath | outputPath | constant
     name: str
     conditional: bool  # inside an if/isPresent block
 
@@ -44,6 +44,14 @@ def command_line_pairs(
                 sub, sub_problems = command_line_pairs(branch.get(key) or [], True)
                 pairs += sub
                 problems += sub_problems
+        elif (
+            isinstance(token, str)
+            and isinstance(previous, str)
+            and previous.startswith("--")
+            and not token.startswith("--")
+        ):
+            # A constant value, e.g. `--executor-output "{{$.outputs.output_file}}"`.
+            pairs.append(Passed(previous, "constant", token, conditional))
         elif isinstance(token, dict):
             kind = next((k for k in _PLACEHOLDERS if k in token), None)
             if kind is None:
@@ -144,6 +152,8 @@ def check(component: ComponentDir) -> list[str]:
         problems.append(f"cannot read the CLI of {module_name}: {type(e).__name__}: {e}")
         return [f"{where}: {p}" for p in problems]
 
+    constants = [p for p in pairs if p.kind == "constant"]
+    pairs = [p for p in pairs if p.kind != "constant"]
     passed_names = {p.name for p in pairs}
     for name in inputs:
         if name not in passed_names:
@@ -152,6 +162,10 @@ def check(component: ComponentDir) -> list[str]:
         if name not in passed_names:
             problems.append(f"output {name!r} is declared but never passed to {module_name}")
     passed_flags: dict[str, Passed] = {}
+    for p in constants:
+        if p.flag not in options:
+            problems.append(f"passes {p.flag} ({p.name!r}), which {module_name} does not accept")
+        passed_flags.setdefault(p.flag, p)
     for p in pairs:
         declared = outputs if p.kind == "outputPath" else inputs
         if p.name not in declared:

@@ -38,8 +38,12 @@ def _ensure_image(client, image: str) -> None:
             client.images.pull(name)
 
 
+_EXTRA_MOUNTS: list[str] = []  # read-only host folders mounted at the same paths
+
+
 def _run_docker_container(client, image: str, command: list[str], volumes: dict[str, Any]) -> int:
     _ensure_image(client, image)
+    volumes = {**{m: {"bind": m, "mode": "ro"} for m in _EXTRA_MOUNTS}, **volumes}
     container = client.containers.run(
         image=image,
         command=command,
@@ -78,9 +82,12 @@ def _outputs_with_written_artifacts(original):
 
 
 @contextlib.contextmanager
-def docker_runner_adapted() -> Iterator[None]:
+def docker_runner_adapted(mounts: list[Path] | None = None) -> Iterator[None]:
+    """kfp.local's DockerRunner as a cluster would run the steps; `mounts` are host folders
+    the steps read (local data), mounted read-only at the same paths."""
     from kfp.local import docker_task_handler, executor_output_utils
 
+    _EXTRA_MOUNTS[:] = [str(Path(m).resolve()) for m in mounts or []]
     run_original = docker_task_handler.run_docker_container
     outputs_original = executor_output_utils.get_outputs_for_task
     docker_task_handler.run_docker_container = _run_docker_container
@@ -88,6 +95,7 @@ def docker_runner_adapted() -> Iterator[None]:
     try:
         yield
     finally:
+        _EXTRA_MOUNTS.clear()
         docker_task_handler.run_docker_container = run_original
         executor_output_utils.get_outputs_for_task = outputs_original
 
