@@ -12,7 +12,7 @@ CICD := $(PY) -m cicd
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
-	compile run deploy component bench lock clean
+	compile run deploy component schema bench lock clean
 
 help: ## list the verbs
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,8 +70,13 @@ component: venv ## scaffold a new component: make component NAME=my_step
 	@test -n "$(NAME)" || { echo "usage: make component NAME=my_step" >&2; exit 2; }
 	@$(CICD) component "$(NAME)"
 
-bench: setup ## build benchmarks -> bench/results/build.json
-	@$(CICD) bench
+schema: venv ## infer a first data schema from the sample, for a person to curate (FORCE=1 replaces it)
+	@PYTHONPATH="$(PYTHONPATH):$(CURDIR)/components/validate_data/src" $(PY) -m validate_data.infer_schema \
+		--data "$$($(CICD) settings data.source)" --out "$$($(CICD) settings data.schema)" \
+		$(if $(FORCE),--force)
+
+bench: setup ## benchmarks -> bench/results/<name>.json (BENCH=build|data for one)
+	@$(CICD) bench $(BENCH)
 
 lock: ## re-resolve requirements.in into requirements.lock (needs the package registry)
 	@scripts/lock.sh

@@ -2,6 +2,7 @@
 it, as the non-root user, with Keras 2. Built once per Dockerfile and lock file; the first
 run on a fresh machine builds it (minutes), later runs find it."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,11 +45,18 @@ def test_the_base_tag_follows_its_build_inputs(tmp_path, monkeypatch):
     settings = load_build_settings(REPO_ROOT)
     tag = base_image.content_tag(REPO_ROOT, settings)
     assert tag == base_image.content_tag(REPO_ROOT, settings)
-    (tmp_path / "build" / "base").mkdir(parents=True)
-    (tmp_path / "build" / "base" / "Dockerfile").write_text(settings.base_dockerfile.read_text())
+    shutil.copytree(
+        REPO_ROOT / "build" / "base",
+        tmp_path / "build" / "base",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     (tmp_path / "requirements.lock").write_text((REPO_ROOT / "requirements.lock").read_text())
     (tmp_path / "settings.yaml").write_text((REPO_ROOT / "settings.yaml").read_text())
     copy = load_build_settings(tmp_path)
     assert base_image.content_tag(tmp_path, copy) == tag
+    runtime = tmp_path / "build" / "base" / "mlops_runtime" / "examples.py"
+    runtime.write_text(runtime.read_text() + "\n# changed\n")
+    assert base_image.content_tag(tmp_path, copy) != tag  # the shared runtime is an input
+    changed = base_image.content_tag(tmp_path, copy)
     (tmp_path / "requirements.lock").write_text("six==1.16.0\n")
-    assert base_image.content_tag(tmp_path, copy) != tag
+    assert base_image.content_tag(tmp_path, copy) != changed

@@ -90,10 +90,22 @@ def _deploy(args) -> None:
         print(f"[deploy] {record.data['pipeline']}: {record.data['status']} ({record.path})")
 
 
-def _bench(args) -> None:
-    from cicd.bench import run
+BENCHMARKS = {
+    "build": "cicd.bench",  # cold/no-change/one-component builds -> bench/results/build.json
+    "data": "cicd.bench_data",  # the data components at 1x and 100x -> bench/results/data.json
+}
 
-    print(f"[bench] results: {run(args.root)}")
+
+def _bench(args) -> None:
+    import importlib
+
+    names = args.names or list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        raise BuildError(f"unknown benchmarks {unknown}; known: {', '.join(BENCHMARKS)}")
+    for name in names:
+        result = importlib.import_module(BENCHMARKS[name]).run(args.root)
+        print(f"[bench] {name}: {result}")
 
 
 def _component(args) -> None:
@@ -146,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--approve", action="store_true", help="the release approval prod requires")
     p.add_argument("--preflight", action="store_true", help="only check settings and approval")
     p.set_defaults(func=_deploy)
-    sub.add_parser("bench", help="build benchmark -> bench/results/build.json").set_defaults(
-        func=_bench
-    )
+    p = sub.add_parser("bench", help="benchmarks -> bench/results/<name>.json")
+    p.add_argument("names", nargs="*", help=f"some of: {', '.join(BENCHMARKS)} (default: all)")
+    p.set_defaults(func=_bench)
     p = sub.add_parser("component", help="scaffold components/NAME")
     p.add_argument("name")
     p.set_defaults(func=_component)

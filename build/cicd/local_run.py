@@ -7,7 +7,9 @@ kfp 2.13's DockerRunner needs three adjustments, applied only inside `docker_run
 - these machines have no bridge network, so containers must use the host network;
 - it collects output artifacts only from executor_output.json, which only KFP's Python
   executor writes; a container component's artifacts are the files at its output paths,
-  which a cluster's launcher records, so they are recorded here the same way."""
+  which a cluster's launcher records, so they are recorded here the same way;
+- it fails (KeyError) on an optional input artifact that is not passed; a cluster leaves it
+  out of the executor input, and so does this."""
 
 from __future__ import annotations
 
@@ -81,15 +83,31 @@ def _outputs_with_written_artifacts(original):
     return get_outputs_for_task
 
 
+def _without_absent_optional_artifacts(original):
+    def construct_executor_input(component_spec, arguments, *args, **kwargs):
+        absent = [n for n in component_spec.input_definitions.artifacts if n not in arguments]
+        if absent:
+            component_spec = type(component_spec).FromString(component_spec.SerializeToString())
+            for name in absent:
+                del component_spec.input_definitions.artifacts[name]
+        return original(component_spec, arguments, *args, **kwargs)
+
+    return construct_executor_input
+
+
 @contextlib.contextmanager
 def docker_runner_adapted(mounts: list[Path] | None = None) -> Iterator[None]:
     """kfp.local's DockerRunner as a cluster would run the steps; `mounts` are host folders
     the steps read (local data), mounted read-only at the same paths."""
-    from kfp.local import docker_task_handler, executor_output_utils
+    from kfp.local import docker_task_handler, executor_input_utils, executor_output_utils
 
     _EXTRA_MOUNTS[:] = [str(Path(m).resolve()) for m in mounts or []]
     run_original = docker_task_handler.run_docker_container
     outputs_original = executor_output_utils.get_outputs_for_task
+    inputs_original = executor_input_utils.construct_executor_input
+    executor_input_utils.construct_executor_input = _without_absent_optional_artifacts(
+        inputs_original
+    )
     docker_task_handler.run_docker_container = _run_docker_container
     executor_output_utils.get_outputs_for_task = _outputs_with_written_artifacts(outputs_original)
     try:
@@ -98,6 +116,7 @@ def docker_runner_adapted(mounts: list[Path] | None = None) -> Iterator[None]:
         _EXTRA_MOUNTS.clear()
         docker_task_handler.run_docker_container = run_original
         executor_output_utils.get_outputs_for_task = outputs_original
+        executor_input_utils.construct_executor_input = inputs_original
 
 
 def run_package(package: Path, pipeline_root: Path, arguments: dict[str, Any]) -> dict[str, Any]:
