@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cicd.local_registry import LocalRegistry, free_port, wait_until_answers
+from cicd.local_registry import LocalRegistry
 from cicd.scaffold import scaffold
 from cicd.spec_rewrite import rewrite_images
 
@@ -121,21 +121,11 @@ def docker_project(tmp_path, registry, docker_client) -> Path:
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory):
     """host:port of a gcp-storage-emulator (in memory) for this session."""
-    import sys
+    from cicd.gcs_emulator import GcsEmulator
 
-    port = free_port()
-    log = (tmp_path_factory.mktemp("gcs") / "emulator.log").open("w")
-    binary = Path(sys.executable).parent / "gcp-storage-emulator"
-    proc = subprocess.Popen(
-        [str(binary), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
-        stdout=log,
-        stderr=log,
-    )
-    address = f"http://127.0.0.1:{port}"
-    wait_until_answers(address, proc)
-    yield address
-    proc.terminate()
-    proc.wait(10)
+    emulator = GcsEmulator(tmp_path_factory.mktemp("gcs") / "emulator.log")
+    yield emulator.address
+    emulator.stop()
 
 
 @pytest.fixture

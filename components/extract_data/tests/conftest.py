@@ -4,7 +4,6 @@ emulator and the BigQuery double."""
 
 import csv
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -48,22 +47,12 @@ def taxi_csv(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory):
-    """The address of a gcp-storage-emulator (in memory) for this session."""
-    from cicd.local_registry import free_port, wait_until_answers
+    """host:port of a gcp-storage-emulator (in memory) for this session."""
+    from cicd.gcs_emulator import GcsEmulator
 
-    port = free_port()
-    log = (tmp_path_factory.mktemp("gcs") / "emulator.log").open("w")
-    binary = Path(sys.executable).parent / "gcp-storage-emulator"
-    proc = subprocess.Popen(
-        [str(binary), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
-        stdout=log,
-        stderr=log,
-    )
-    address = f"http://127.0.0.1:{port}"
-    wait_until_answers(address, proc)
-    yield address
-    proc.terminate()
-    proc.wait(10)
+    emulator = GcsEmulator(tmp_path_factory.mktemp("gcs") / "emulator.log")
+    yield emulator.address
+    emulator.stop()
 
 
 @pytest.fixture
