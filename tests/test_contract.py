@@ -136,3 +136,20 @@ def test_entrypoints_with_one_module_name_do_not_leak(project):
     problems = contract.check(_component(project, "word_count"))
     assert any("passes --text ('text'), which hello.main does not accept" in p for p in problems)
     assert contract.check(_component(project, "hello")) == []
+
+
+def test_the_check_leaves_modules_imported_before_it_alone(project, monkeypatch):
+    # Beam pickles classes by module: a test that imported a component's code must keep
+    # the same module objects after the contract check ran.
+    import sys
+
+    monkeypatch.syspath_prepend(str(project / "components" / "hello" / "src"))
+    import hello.main
+
+    before = sys.modules["hello.main"]
+    try:
+        assert contract.check(_component(project)) == []
+        assert sys.modules["hello.main"] is before is hello.main
+    finally:
+        for name in [m for m in sys.modules if m == "hello" or m.startswith("hello.")]:
+            del sys.modules[name]

@@ -79,10 +79,19 @@ def entrypoint_module(container: dict) -> str | None:
 
 def load_parser(component: ComponentDir, module_name: str) -> argparse.ArgumentParser:
     """Imports the entrypoint from the component's src/ and calls its build_parser(). The
-    modules it imported are dropped again, so components with the same module names do not
-    see each other's code."""
+    modules this import added are dropped again, so components with the same module names do
+    not see each other's code; modules imported before (by a test, say) stay untouched."""
     src = str(component.path / "src")
     top = module_name.split(".")[0]
+    already = {m for m in sys.modules if m == top or m.startswith(top + ".")}
+    if already:
+        loaded = sys.modules.get(module_name)
+        origin = getattr(loaded, "__file__", "") or ""
+        if not origin.startswith(src):
+            # Another component's package of the same name is loaded: import ours afresh.
+            for name in already:
+                del sys.modules[name]
+            already = set()
     sys.path.insert(0, src)
     try:
         module = importlib.import_module(module_name)
@@ -92,7 +101,8 @@ def load_parser(component: ComponentDir, module_name: str) -> argparse.ArgumentP
     finally:
         sys.path.remove(src)
         for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
-            del sys.modules[name]
+            if name not in already:
+                del sys.modules[name]
 
 
 def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
