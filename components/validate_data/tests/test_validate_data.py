@@ -282,6 +282,20 @@ def test_unusable_previous_statistics_are_a_clear_error(tmp_path, clean_run):
         run(tmp_path, clean_run["examples"], "--previous-statistics", str(tmp_path / "bad"))
 
 
+def test_a_no_statistics_marker_means_no_drift_reference(tmp_path, clean_run):
+    # What a pipeline's importer passes on the first run: nothing to compare with yet.
+    marker = tmp_path / "none"
+    marker.mkdir()
+    (marker / "NO_STATISTICS").write_text("first run\n")
+    result = run(tmp_path, clean_run["examples"], "--previous-statistics", str(marker))
+    assert result["decision"] == "continue"
+    assert result["summary"]["drifted_features"] == []
+    # Without the marker, an empty folder is still an error (a wrong path, not a first run).
+    (marker / "NO_STATISTICS").unlink()
+    with pytest.raises(SystemExit, match="--previous-statistics"):
+        run(tmp_path, clean_run["examples"], "--previous-statistics", str(marker))
+
+
 def shifted(rows: list[dict]) -> list[dict]:
     """Fares doubled, cash payments gone."""
     return [dict(r, fare=str(float(r["fare"]) * 2)) for r in rows if r["payment_type"] != "Cash"]

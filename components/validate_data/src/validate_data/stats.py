@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mlops_runtime import examples
 
+NO_STATISTICS_MARKER = "NO_STATISTICS"
 STATS_FILE = "FeatureStats.pb"
 MAX_TYPE_PROBLEMS = 10
 
@@ -206,7 +207,9 @@ def _load(path: Path, flag: str):
 
 def read(uri: str | Path, split: str, flag: str):
     """The statistics of `split` in a statistics artifact: <uri>/Split-<split>/FeatureStats.pb,
-    else its only FeatureStats.pb, else the file itself when uri is a file."""
+    else its only FeatureStats.pb, else the file itself when uri is a file. None for an
+    artifact marked NO_STATISTICS_MARKER: a pipeline passes one when there is nothing to
+    compare with yet (the first run), since an importer always needs some artifact."""
     root = Path(uri)
     if root.is_file():
         return _load(root, flag)
@@ -218,6 +221,8 @@ def read(uri: str | Path, split: str, flag: str):
     found = sorted(root.glob(f"**/{STATS_FILE}"))
     if len(found) == 1:
         return _load(found[0], flag)
+    if not found and (root / NO_STATISTICS_MARKER).is_file():
+        return None
     listed = ", ".join(str(p.relative_to(root)) for p in found) or "none"
     raise InputError(
         f"--{flag} {uri}: no Split-{split}/{STATS_FILE}, and not exactly one {STATS_FILE} "
