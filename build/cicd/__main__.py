@@ -130,6 +130,65 @@ def _settings(args) -> None:
     print(value)
 
 
+def _lineage(args) -> None:
+    """Answers one lineage question from the store that local runs write."""
+    import json
+
+    from cicd import lineage
+
+    db = args.db or args.root / lineage.DEFAULT_DB
+    if not db.is_file():
+        raise BuildError(f"{db}: no lineage store yet; `make run` records every local run")
+    with lineage.LineageStore(db) as store:
+        if args.question == "runs":
+            answer, render = store.runs(args.limit, args.pipeline), lineage.render_runs
+        elif args.question == "run":
+            answer, render = store.run(args.run_id), lineage.render_run
+        elif args.question == "image":
+            answer, render = store.runs_using_image(args.image), lineage.render_runs
+        elif args.question == "artifact":
+            answer, render = store.lineage(args.uri), lineage.render_lineage
+        elif args.question == "training-data":
+            answer = store.training_data(args.uri, args.step)
+            render = lineage.render_training_data
+        elif args.question == "serving-data":
+            answer = lineage.serving_training_data(
+                store, args.registry_root, args.model_name, args.slot
+            )
+            render = lineage.render_training_data
+        else:
+            answer, render = store.decisions(args.kind, args.limit), lineage.render_decisions
+    print(json.dumps(answer, indent=2, default=str) if args.json else render(answer))
+
+
+def _add_lineage_parser(sub) -> None:
+    p = sub.add_parser("lineage", help="query the lineage store of local runs")
+    p.add_argument("--db", type=Path, help="the store (default: ROOT/.local/lineage.sqlite)")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.set_defaults(func=_lineage)
+    q = p.add_subparsers(dest="question", required=True)
+    runs = q.add_parser("runs", help="recorded runs, newest first")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--pipeline", help="only runs of this pipeline")
+    q.add_parser("run", help="one run: tasks, images, artifacts").add_argument(
+        "run_id", help="a run id, a unique prefix of one, or 'latest'"
+    )
+    q.add_parser("image", help="runs that used an image").add_argument(
+        "image", help="a digest (sha256:...) or a prefix of the image reference"
+    )
+    q.add_parser("artifact", help="the lineage of an artifact, upward").add_argument("uri")
+    data = q.add_parser("training-data", help="which data an artifact (a model) came from")
+    data.add_argument("uri")
+    data.add_argument("--step", help="the data step's task name (default: the source steps)")
+    serving = q.add_parser("serving-data", help="which data trained a registry's serving model")
+    serving.add_argument("registry_root", help="a local model registry folder")
+    serving.add_argument("model_name")
+    serving.add_argument("--slot", choices=["stable", "canary"], default="stable")
+    decisions = q.add_parser("decisions", help="recorded trigger decisions, newest first")
+    decisions.add_argument("--kind")
+    decisions.add_argument("--limit", type=int, default=50)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cicd", description=__doc__)
     parser.add_argument(
@@ -167,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("settings", help="print a settings.yaml value, e.g. build.registry")
     p.add_argument("key")
     p.set_defaults(func=_settings)
+    _add_lineage_parser(sub)
     args = parser.parse_args(argv)
     args.root = args.root.resolve()
     try:

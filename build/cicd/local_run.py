@@ -1,7 +1,7 @@
 """Runs a compiled pipeline package on this machine with kfp.local's DockerRunner, on the
-images the build pushed.
+images the build pushed, and observes every step it runs.
 
-kfp 2.13's DockerRunner needs three adjustments, applied only inside `docker_runner_adapted()`:
+kfp 2.13's DockerRunner needs these adjustments, applied only inside `docker_runner_adapted()`:
 - it splits image references on ':' to pull them, which breaks on the digest-pinned
   `REGISTRY:PORT/NAME:SHA@sha256:...` references that component.yaml carries;
 - these machines have no bridge network, so containers must use the host network;
@@ -9,20 +9,184 @@ kfp 2.13's DockerRunner needs three adjustments, applied only inside `docker_run
   executor writes; a container component's artifacts are the files at its output paths,
   which a cluster's launcher records, so they are recorded here the same way;
 - it fails (KeyError) on an optional input artifact that is not passed; a cluster leaves it
-  out of the executor input, and so does this."""
+  out of the executor input, and so does this.
+
+Observation: observers passed to `docker_runner_adapted(observers=...)` get a `TaskRecord`
+per executed container task, through `task_started(record)` and `task_finished(record)`
+(see `TaskObserver`). kfp.local knows the pipeline task name only in its DAG loop, so it is
+taken from the task spec the loop validates just before dispatching the task."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cicd.compile import read_package
 from cicd.errors import BuildError
+
+LOG_TAIL_LINES = 50
+MEMORY_SAMPLE_S = 0.2
+FIRST_SECOND, FIRST_SECOND_SAMPLE_S = 1.0, 0.02
+# Docker's cgroupfs driver on cgroup v1 puts each container's memory cgroup here.
+CGROUP_MEMORY_ROOT = Path("/sys/fs/cgroup/memory/docker")
+
+
+# --- what observers receive ---------------------------------------------------------------
+
+
+@dataclass
+class ArtifactRecord:
+    name: str  # the task's input or output name (not the artifact's own name)
+    type: str  # the artifact's schema_title, e.g. system.Dataset
+    uri: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskRecord:
+    """One container task as kfp.local ran it. Times are seconds since the epoch; memory is in
+    bytes and None when the container's cgroup could not be read."""
+
+    task: str  # the pipeline task name, e.g. extract-data
+    component: str  # the component's name in the compiled spec, e.g. comp-extract-data
+    image_ref: str  # as in component.yaml (digest-pinned)
+    input_parameters: dict[str, Any] = field(default_factory=dict)
+    input_artifacts: list[ArtifactRecord] = field(default_factory=list)
+    output_parameters: dict[str, Any] = field(default_factory=dict)
+    output_artifacts: list[ArtifactRecord] = field(default_factory=list)
+    started_at: float = 0.0
+    ended_at: float | None = None
+    status: str = "RUNNING"  # then SUCCESS, FAILURE (non-zero exit) or ERROR (raised)
+    exit_code: int | None = None
+    error: str | None = None  # why an ERROR task raised
+    image_id: str | None = None  # the local image id (config digest) the container ran
+    image_digest: str | None = None  # the registry digest (NAME@sha256:...) of that image
+    container_id: str | None = None
+    log_tail: list[str] = field(default_factory=list)  # the last LOG_TAIL_LINES lines
+    # cgroup memory.max_usage_in_bytes: the high-water mark of RSS plus page cache.
+    peak_memory_bytes: int | None = None
+    # the largest total_rss of memory.stat sampled every MEMORY_SAMPLE_S: anonymous memory only.
+    peak_rss_bytes: int | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TaskObserver(Protocol):
+    def task_started(self, record: TaskRecord) -> None: ...
+
+    def task_finished(self, record: TaskRecord) -> None: ...
+
+
+class ProgressPrinter:
+    """Prints one line per finished step: status, time and peak memory."""
+
+    def task_started(self, record: TaskRecord) -> None:
+        print(f"[run] {record.task}: started ({record.image_ref})", flush=True)
+
+    def task_finished(self, record: TaskRecord) -> None:
+        print(f"[run] {record.task}: {describe(record)}", flush=True)
+
+
+def _mb(value: int | None) -> str:
+    return "?" if value is None else f"{value / 2**20:.0f} MB"
+
+
+def describe(record: TaskRecord) -> str:
+    seconds = record.seconds
+    took = "" if seconds is None else f" in {seconds:.1f}s"
+    exit_code = "" if record.exit_code is None else f", exit code {record.exit_code}"
+    return (
+        f"{record.status}{took}{exit_code}, peak RSS {_mb(record.peak_rss_bytes)}, "
+        f"peak memory with page cache {_mb(record.peak_memory_bytes)}"
+    )
+
+
+# --- the container's memory, from its cgroup ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemoryPeak:
+    max_usage_bytes: int | None  # memory.max_usage_in_bytes (RSS + page cache)
+    max_rss_bytes: int | None  # the largest sampled total_rss
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_total_rss(path: Path) -> int | None:
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "total_rss":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _larger(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+class CgroupMemorySampler:
+    """Samples a container's memory cgroup on a thread until stopped. The engine deletes the
+    cgroup as soon as the container exits (checked: it is gone before `wait()` returns), so
+    memory.max_usage_in_bytes is read on every sample too: it is a high-water mark, and the
+    last reading misses at most the final interval of the container's life."""
+
+    def __init__(self, container_id: str, interval_s: float = MEMORY_SAMPLE_S, root=None):
+        self.dir = Path(root or CGROUP_MEMORY_ROOT) / container_id
+        self.interval_s = interval_s
+        self.max_usage: int | None = None
+        self.max_rss: int | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self) -> None:
+        self.max_usage = _larger(self.max_usage, _read_int(self.dir / "memory.max_usage_in_bytes"))
+        self.max_rss = _larger(self.max_rss, _read_total_rss(self.dir / "memory.stat"))
+
+    def _loop(self) -> None:
+        started = time.monotonic()
+        while not self._done.is_set():
+            self.sample()
+            # Densely at first: a short step lives a fraction of a second.
+            young = time.monotonic() - started < FIRST_SECOND
+            self._done.wait(
+                min(self.interval_s, FIRST_SECOND_SAMPLE_S) if young else self.interval_s
+            )
+
+    def start(self) -> CgroupMemorySampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> MemoryPeak:
+        self._done.set()
+        self._thread.join()
+        self.sample()  # still there if the container has not exited (e.g. it was killed)
+        return MemoryPeak(self.max_usage, self.max_rss)
+
+
+# --- the adjusted DockerRunner --------------------------------------------------------------
 
 
 def _ensure_image(client, image: str) -> None:
@@ -40,12 +204,74 @@ def _ensure_image(client, image: str) -> None:
             client.images.pull(name)
 
 
-_EXTRA_MOUNTS: list[str] = []  # read-only host folders mounted at the same paths
+def _repository(image: str) -> str:
+    name = image.partition("@")[0]
+    last = name.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[0] if ":" in last else name
 
 
-def _run_docker_container(client, image: str, command: list[str], volumes: dict[str, Any]) -> int:
+def image_digest(repo_digests: list[str], image: str) -> str | None:
+    """The registry digest of `image` among an image's RepoDigests: the pinned one if the
+    reference has a digest, else the one of the same repository."""
+    pinned = image.partition("@")[2]
+    for entry in repo_digests:
+        if pinned and entry.endswith(f"@{pinned}"):
+            return entry
+    repository = _repository(image)
+    for entry in repo_digests:
+        if entry.partition("@")[0] == repository:
+            return entry
+    return None
+
+
+def _stream_logs(container, tail: deque) -> None:
+    """Prints the container's output as kfp.local does, keeping the last lines."""
+    pending = ""
+    for chunk in container.logs(stream=True):
+        text = chunk.decode(errors="replace")
+        print(text, end="")
+        lines = (pending + text).split("\n")
+        pending = lines.pop()
+        tail.extend(lines)
+    if pending:
+        tail.append(pending)
+
+
+class _Tracker:
+    """The task kfp.local is running now (it runs one at a time) and who hears about it."""
+
+    def __init__(self, observers: Sequence[TaskObserver]):
+        self.observers = list(observers)
+        self.next_task_name: str | None = None
+        self.current: TaskRecord | None = None
+
+    def notify(self, event: str, record: TaskRecord) -> None:
+        for observer in self.observers:
+            getattr(observer, event)(record)
+
+
+def _container_ran(record: TaskRecord | None, client, image: str, container) -> None:
+    if record is None:
+        return
+    record.container_id = container.id
+    record.image_id = container.attrs.get("Image")
+    try:
+        record.image_digest = image_digest(client.images.get(image).attrs["RepoDigests"], image)
+    except Exception:  # the digest is informative: a lookup failure must not fail the step
+        record.image_digest = None
+
+
+def _run_docker_container(
+    client,
+    image: str,
+    command: list[str],
+    volumes: dict[str, Any],
+    *,
+    mounts: Sequence[str] = (),
+    tracker: _Tracker | None = None,
+) -> int:
     _ensure_image(client, image)
-    volumes = {**{m: {"bind": m, "mode": "ro"} for m in _EXTRA_MOUNTS}, **volumes}
+    volumes = {**{m: {"bind": m, "mode": "ro"} for m in mounts}, **volumes}
     container = client.containers.run(
         image=image,
         command=command,
@@ -53,12 +279,23 @@ def _run_docker_container(client, image: str, command: list[str], volumes: dict[
         volumes=volumes,
         network_mode="host",
     )
+    sampler = CgroupMemorySampler(container.id).start()
+    record = tracker.current if tracker else None
+    _container_ran(record, client, image, container)
+    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     try:
-        for line in container.logs(stream=True):
-            print(line.decode(errors="replace"), end="")
-        return container.wait()["StatusCode"]
+        _stream_logs(container, tail)
+        exit_code = container.wait()["StatusCode"]
+        if record is not None:
+            record.exit_code = exit_code
+        return exit_code
     finally:
+        peak = sampler.stop()
         container.remove(force=True)  # kfp.local leaves stopped containers behind
+        if record is not None:
+            record.log_tail = list(tail)
+            record.peak_memory_bytes = peak.max_usage_bytes
+            record.peak_rss_bytes = peak.max_rss_bytes
 
 
 def _outputs_with_written_artifacts(original):
@@ -95,33 +332,191 @@ def _without_absent_optional_artifacts(original):
     return construct_executor_input
 
 
-@contextlib.contextmanager
-def docker_runner_adapted(mounts: list[Path] | None = None) -> Iterator[None]:
-    """kfp.local's DockerRunner as a cluster would run the steps; `mounts` are host folders
-    the steps read (local data), mounted read-only at the same paths."""
-    from kfp.local import docker_task_handler, executor_input_utils, executor_output_utils
+def _remembering_task_names(original, tracker: _Tracker):
+    # run_dag validates each task spec right before dispatching it: the one place where the
+    # pipeline task name (not only the component name) is at hand.
+    def validate_task_spec_not_loop_or_condition(task_spec):
+        tracker.next_task_name = task_spec.task_info.name or None
+        return original(task_spec=task_spec)
 
-    _EXTRA_MOUNTS[:] = [str(Path(m).resolve()) for m in mounts or []]
-    run_original = docker_task_handler.run_docker_container
-    outputs_original = executor_output_utils.get_outputs_for_task
-    inputs_original = executor_input_utils.construct_executor_input
-    executor_input_utils.construct_executor_input = _without_absent_optional_artifacts(
-        inputs_original
+    return validate_task_spec_not_loop_or_condition
+
+
+def _artifact_record(name: str, artifact) -> ArtifactRecord:
+    return ArtifactRecord(
+        name=name,
+        type=getattr(artifact, "schema_title", "") or "",
+        uri=getattr(artifact, "uri", "") or "",
+        metadata=dict(getattr(artifact, "metadata", None) or {}),
     )
-    docker_task_handler.run_docker_container = _run_docker_container
-    executor_output_utils.get_outputs_for_task = _outputs_with_written_artifacts(outputs_original)
+
+
+def _is_artifact(value) -> bool:
+    from kfp import dsl
+
+    return isinstance(value, dsl.Artifact)
+
+
+def _resolved_parameters(component_spec, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The parameter values the task gets: the arguments, else the declared defaults."""
+    from kfp.local import executor_output_utils
+
+    values = {k: v for k, v in arguments.items() if not _is_artifact(v)}
+    for name, spec in component_spec.input_definitions.parameters.items():
+        if name not in values and spec.HasField("default_value"):
+            values[name] = executor_output_utils.pb2_value_to_python(spec.default_value)
+    return values
+
+
+def _new_record(tracker: _Tracker, component_name, component_spec, executor_spec, arguments):
+    from kfp.local import executor_input_utils
+
+    task = tracker.next_task_name or executor_input_utils.get_local_task_resource_name(
+        component_name
+    )
+    tracker.next_task_name = None  # a direct component run has no DAG task name
+    return TaskRecord(
+        task=task,
+        component=component_name,
+        image_ref=executor_spec.container.image,
+        input_parameters=_resolved_parameters(component_spec, arguments),
+        input_artifacts=[
+            _artifact_record(k, v) for k, v in sorted(arguments.items()) if _is_artifact(v)
+        ],
+        started_at=time.time(),
+    )
+
+
+def _finish_record(record: TaskRecord, outputs: dict[str, Any], task_status) -> None:
+    record.ended_at = time.time()
+    record.status = task_status.name
+    for name, value in sorted(outputs.items()):
+        if _is_artifact(value):
+            record.output_artifacts.append(_artifact_record(name, value))
+        elif isinstance(value, list) and value and all(_is_artifact(v) for v in value):
+            record.output_artifacts.extend(_artifact_record(name, v) for v in value)
+        else:
+            record.output_parameters[name] = value
+
+
+def _observing_tasks(original, tracker: _Tracker):
+    signature = inspect.signature(original)
+
+    def run_single_task_implementation(*args, **kwargs):
+        given = signature.bind(*args, **kwargs).arguments
+        record = _new_record(
+            tracker,
+            given["component_name"],
+            given["component_spec"],
+            given["executor_spec"],
+            given["arguments"],
+        )
+        tracker.current = record
+        tracker.notify("task_started", record)
+        try:
+            outputs, task_status = original(*args, **kwargs)
+        except BaseException as e:
+            record.ended_at, record.status, record.error = time.time(), "ERROR", str(e) or repr(e)
+            tracker.notify("task_finished", record)
+            raise
+        finally:
+            tracker.current = None
+        _finish_record(record, outputs, task_status)
+        tracker.notify("task_finished", record)
+        return outputs, task_status
+
+    return run_single_task_implementation
+
+
+@contextlib.contextmanager
+def _patched(module, name: str, replacement) -> Iterator[None]:
+    original = getattr(module, name)
+    setattr(module, name, replacement)
     try:
         yield
     finally:
-        _EXTRA_MOUNTS.clear()
-        docker_task_handler.run_docker_container = run_original
-        executor_output_utils.get_outputs_for_task = outputs_original
-        executor_input_utils.construct_executor_input = inputs_original
+        setattr(module, name, original)
 
 
-def run_package(package: Path, pipeline_root: Path, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Runs the pipeline in a workflow.tar.gz; returns its outputs (artifacts as URIs)."""
+@contextlib.contextmanager
+def docker_runner_adapted(
+    mounts: list[Path] | None = None, observers: Sequence[TaskObserver] = ()
+) -> Iterator[None]:
+    """kfp.local's DockerRunner as a cluster would run the steps; `mounts` are host folders
+    the steps read (local data), mounted read-only at the same paths. Each observer gets
+    task_started(record) and task_finished(record) for every container task run inside."""
+    from kfp.local import (
+        dag_orchestrator,
+        docker_task_handler,
+        executor_input_utils,
+        executor_output_utils,
+        task_dispatcher,
+    )
+
+    tracker = _Tracker(observers)
+    extra = [str(Path(m).resolve()) for m in mounts or []]
+    replacements = [
+        (
+            executor_input_utils,
+            "construct_executor_input",
+            _without_absent_optional_artifacts(executor_input_utils.construct_executor_input),
+        ),
+        (
+            docker_task_handler,
+            "run_docker_container",
+            functools.partial(_run_docker_container, mounts=extra, tracker=tracker),
+        ),
+        (
+            executor_output_utils,
+            "get_outputs_for_task",
+            _outputs_with_written_artifacts(executor_output_utils.get_outputs_for_task),
+        ),
+        (
+            task_dispatcher,
+            "run_single_task_implementation",
+            _observing_tasks(task_dispatcher.run_single_task_implementation, tracker),
+        ),
+        (
+            dag_orchestrator,
+            "validate_task_spec_not_loop_or_condition",
+            _remembering_task_names(
+                dag_orchestrator.validate_task_spec_not_loop_or_condition, tracker
+            ),
+        ),
+    ]
+    with contextlib.ExitStack() as stack:
+        for module, name, replacement in replacements:
+            stack.enter_context(_patched(module, name, replacement))
+        yield
+
+
+# --- running a compiled package -------------------------------------------------------------
+
+
+def default_lineage_db(package: Path) -> Path:
+    """<project>/.local/lineage.sqlite of the project the package was compiled in
+    (<project>/dist/<pipeline>/workflow.tar.gz), else of this repository."""
+    from cicd.lineage import DEFAULT_DB
+
+    package = Path(package).resolve()
+    if len(package.parents) > 2 and package.parents[1].name == "dist":
+        return package.parents[2] / DEFAULT_DB
+    return Path(__file__).resolve().parents[2] / DEFAULT_DB
+
+
+def run_package(
+    package: Path,
+    pipeline_root: Path,
+    arguments: dict[str, Any],
+    lineage_db: Path | None = None,
+    observers: Sequence[TaskObserver] = (),
+) -> dict[str, Any]:
+    """Runs the pipeline in a workflow.tar.gz; returns its outputs (artifacts as URIs).
+    The run, its steps and artifacts are recorded in the lineage store `lineage_db`
+    (default: `default_lineage_db(package)`), a failed run with the step that failed."""
     from kfp import components, local
+
+    from cicd.lineage import recorded_run
 
     pipeline = components.load_component_from_text(read_package(package))
     pipeline_root.mkdir(parents=True, exist_ok=True)
@@ -129,17 +524,25 @@ def run_package(package: Path, pipeline_root: Path, arguments: dict[str, Any]) -
     pipeline_root.chmod(0o1777)
     local.init(runner=local.DockerRunner(), pipeline_root=str(pipeline_root))
     started = time.monotonic()
-    with docker_runner_adapted():
-        try:
-            task = pipeline(**arguments)
-        except RuntimeError as e:
-            raise BuildError(f"{package}: the local run failed: {e}") from e
-    outputs = {}
-    for name, value in (task.outputs or {}).items():
-        outputs[name] = getattr(value, "uri", value)
+    with recorded_run(
+        lineage_db or default_lineage_db(package),
+        pipeline=pipeline.name,
+        package=package,
+        pipeline_root=pipeline_root,
+        parameters=arguments,
+    ) as recorder:
+        with docker_runner_adapted(observers=[recorder, ProgressPrinter(), *observers]):
+            try:
+                task = pipeline(**arguments)
+            except RuntimeError as e:
+                raise BuildError(f"{package}: the local run failed: {e}") from e
+        outputs = {}
+        for name, value in (task.outputs or {}).items():
+            outputs[name] = getattr(value, "uri", value)
+        recorder.outputs = outputs
     print(
         f"[run] {package.parent.name}: succeeded in {time.monotonic() - started:.1f}s; "
-        f"outputs: {json.dumps(outputs, default=str)}",
+        f"outputs: {json.dumps(outputs, default=str)}; lineage run {recorder.run_id}",
         flush=True,
     )
     return outputs
