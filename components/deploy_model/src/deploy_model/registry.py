@@ -1,0 +1,227 @@
+"""The versioned model registry, in TF Serving's model_base_path layout:
+
+    <root>/<model_name>/<version>/      a copy of the Model artifact + version.json
+    <root>/<model_name>/serving.json    which version is stable, which the canary (and history)
+
+Root is a local directory or gs://bucket/path. serving.json is replaced whole and
+conditionally (see storage.py), re-read and re-applied when another writer got there first.
+evaluate_model reads `stable` as its baseline; the prediction service follows serving.json."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deploy_model.storage import Conflict, open_store
+
+SERVING = "serving.json"
+VERSION_INFO = "version.json"
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ATTEMPTS = 8  # read-modify-write retries when another writer changed serving.json
+
+
+class RegistryError(ValueError):
+    """The registry cannot do what was asked (e.g. nothing to promote); the message says why."""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def empty_state(model_name: str) -> dict[str, Any]:
+    return {"model_name": model_name, "stable": None, "canary": None, "history": []}
+
+
+def previous_stable(history: list[dict]) -> int | None:
+    """The stable version before the current one. Replays the history as a stack: deploys
+    and promotes that change stable push it, rollbacks that change it pop it, so repeated
+    rollbacks walk back through the versions that were stable, never forward again."""
+    stack: list[int] = []
+    for entry in history:
+        stable = entry.get("stable")
+        top = stack[-1] if stack else None
+        if stable == top:
+            continue
+        if entry.get("action") == "rollback" and len(stack) >= 2 and stack[-2] == stable:
+            stack.pop()
+        elif stable is not None:
+            stack.append(stable)
+    return stack[-2] if len(stack) >= 2 else None
+
+
+class Registry:
+    def __init__(self, root: str, model_name: str):
+        if not MODEL_NAME.match(model_name or ""):
+            raise RegistryError(
+                f"model_name {model_name!r}: use letters, digits, '_', '-', '.' (a folder name)"
+            )
+        self.root = root.rstrip("/") if root != "/" else root
+        self.model_name = model_name
+        self.store = open_store(self.root)
+
+    # -- versions ---------------------------------------------------------------------------
+    def versions(self) -> list[int]:
+        return sorted(int(d) for d in self.store.list_dirs(self.model_name) if d.isdigit())
+
+    def version_uri(self, version: int) -> str:
+        return self.store.uri(f"{self.model_name}/{version}")
+
+    def version_info(self, version: int) -> dict[str, Any]:
+        data, _ = self.store.read(f"{self.model_name}/{version}/{VERSION_INFO}")
+        if data is None:
+            raise RegistryError(f"{self.version_uri(version)}: no such version")
+        return json.loads(data)
+
+    def local_version_dir(self, version: int, cache: Path | None = None) -> Path:
+        """A local folder holding the version's files (downloaded for gs:// roots)."""
+        return self.store.local_dir(f"{self.model_name}/{version}", cache)
+
+    def push(
+        self,
+        model_dir: Path,
+        *,
+        source_uri: str = "",
+        metrics: dict | None = None,
+        blessed: bool = True,
+        labels: dict[str, str] | None = None,
+    ) -> int:
+        """Copies the model folder in as the next integer version; returns the version."""
+        info = {
+            "created_at": now(),
+            "source_uri": source_uri or str(model_dir),
+            "metrics": metrics or {},
+            "blessed": blessed,
+            "labels": labels or {},
+        }
+        if self.root.startswith("gs://"):
+            return self._push_gcs(Path(model_dir), info)
+        return self._push_local(Path(model_dir), info)
+
+    def _push_local(self, model_dir: Path, info: dict) -> int:
+        import shutil
+        import tempfile
+
+        # version.json goes in with the files, so a version folder is complete when it appears.
+        with tempfile.TemporaryDirectory() as tmp:
+            staged = Path(tmp) / "version"
+            shutil.copytree(model_dir, staged)
+            with self.store.lock(self.model_name):
+                version = max(self.versions(), default=0) + 1
+                (staged / VERSION_INFO).write_text(
+                    json.dumps({"version": version, **info}, indent=2) + "\n"
+                )
+                self.store.put_dir(staged, f"{self.model_name}/{version}")
+        return version
+
+    def _push_gcs(self, model_dir: Path, info: dict) -> int:
+        # Claim the number by creating its version.json only if absent (a concurrent pusher
+        # gets a Conflict and tries the next number); the files follow. Nothing serves a
+        # version before serving.json names it, which happens after the push.
+        version = max(self.versions(), default=0) + 1
+        for _ in range(_ATTEMPTS * 4):
+            record = json.dumps({"version": version, **info}, indent=2).encode()
+            try:
+                self.store.write(f"{self.model_name}/{version}/{VERSION_INFO}", record, None)
+                break
+            except Conflict:
+                version += 1
+        else:
+            raise RegistryError(f"{self.store.uri(self.model_name)}: no free version number")
+        self.store.put_dir(model_dir, f"{self.model_name}/{version}")
+        return version
+
+    # -- serving.json -----------------------------------------------------------------------
+    def serving_token(self):
+        """Changes whenever serving.json is replaced (for pollers)."""
+        return self.store.token(f"{self.model_name}/{SERVING}")
+
+    def read_serving(self) -> tuple[dict[str, Any], Any]:
+        data, token = self.store.read(f"{self.model_name}/{SERVING}")
+        if data is None:
+            return empty_state(self.model_name), None
+        try:
+            state = json.loads(data)
+        except json.JSONDecodeError as e:
+            raise RegistryError(f"{self.store.uri(self.model_name)}/{SERVING}: {e}") from e
+        return state, token
+
+    def write_serving(self, state: dict[str, Any], token) -> None:
+        """Replaces serving.json if it is still what `token` says (Conflict otherwise)."""
+        data = (json.dumps(state, indent=2) + "\n").encode()
+        self.store.write(f"{self.model_name}/{SERVING}", data, token)
+
+    def status(self) -> dict[str, Any]:
+        state, _ = self.read_serving()
+        return state
+
+    def update(self, change: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+        """Read-modify-write of serving.json: change(state) edits it in place and returns the
+        action for the history; retried on a concurrent write."""
+        for _ in range(_ATTEMPTS):
+            with self.store.lock(self.model_name):
+                state, token = self.read_serving()
+                action = change(state)
+                state.setdefault("history", []).append(
+                    {
+                        "at": now(),
+                        "action": action,
+                        "stable": state.get("stable"),
+                        "canary": state.get("canary"),
+                    }
+                )
+                try:
+                    self.write_serving(state, token)
+                    return state
+                except Conflict:
+                    continue
+        raise RegistryError(
+            f"{self.store.uri(self.model_name)}/{SERVING}: changed by other writers "
+            f"{_ATTEMPTS} times in a row; try again"
+        )
+
+    def deploy(self, version: int, canary_percent: int) -> dict[str, Any]:
+        """The first version ever, or canary_percent 0: stable at once (any canary dropped).
+        Otherwise the version becomes the canary with that share (replacing a canary)."""
+        if version not in self.versions():
+            raise RegistryError(f"{self.version_uri(version)}: no such version to deploy")
+
+        def change(state: dict) -> str:
+            if state.get("stable") is None or canary_percent == 0:
+                state["stable"], state["canary"] = version, None
+                return "deploy"
+            state["canary"] = {"version": version, "traffic_percent": canary_percent}
+            return "canary"
+
+        return self.update(change)
+
+    def promote(self) -> dict[str, Any]:
+        def change(state: dict) -> str:
+            canary = state.get("canary")
+            if not canary:
+                raise RegistryError(
+                    f"{self.model_name}: no canary to promote (stable is {state.get('stable')})"
+                )
+            state["stable"], state["canary"] = canary["version"], None
+            return "promote"
+
+        return self.update(change)
+
+    def rollback(self) -> dict[str, Any]:
+        def change(state: dict) -> str:
+            if state.get("canary"):
+                state["canary"] = None
+                return "rollback"
+            previous = previous_stable(state.get("history") or [])
+            if previous is None:
+                raise RegistryError(
+                    f"{self.model_name}: nothing to roll back to: no canary, and no stable "
+                    f"version before {state.get('stable')} in the history"
+                )
+            state["stable"] = previous
+            return "rollback"
+
+        return self.update(change)
