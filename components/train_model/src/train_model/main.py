@@ -1,0 +1,161 @@
+"""Train model: a wide-and-deep Keras model on the transformed Examples of transform_data,
+exported as a serving SavedModel with the TFT transform inside (the shared model contract).
+
+Categorical ids (integer features with a domain TFT recorded: vocabularies, buckets) go
+one-hot into the wide part and embedded into the deep part, float features into the deep
+part; no feature name is hard-coded. With tuning_max_trials > 0, a Keras Tuner random search
+over layer sizes and learning rate (objective val_auc) picks the hyperparameters first.
+
+Outputs: model (SavedModel + mlops_model.json), best_hyperparameters (hyperparameters.json),
+metrics (loss, AUC, accuracy, counts per split), tensorboard (the Keras callback's logs).
+
+`build_parser` is the command-line interface, which `make lint` checks against component.yaml;
+`run` is the work, testable without KFP. Heavy imports happen inside functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from mlops_runtime import kfp_outputs
+
+from train_model.inputs import (
+    InputError,
+    check_hyperparameters,
+    check_splits,
+    check_tuning,
+    load_transform_output,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--transformed-examples",
+        required=True,
+        help="Input path of the transformed Examples (Split-train, Split-eval).",
+    )
+    p.add_argument(
+        "--transform-graph",
+        required=True,
+        help="Input path of transform_data's transform graph (tft.TFTransformOutput).",
+    )
+    p.add_argument(
+        "--label-key", type=str, default="big_tipper", help="The transformed label feature."
+    )
+    p.add_argument(
+        "--hidden-units", type=str, required=True, help="Deep layer sizes, e.g. '64,32'."
+    )
+    p.add_argument("--learning-rate", type=float, required=True, help="Adam's learning rate.")
+    p.add_argument("--epochs", type=int, required=True, help="Epochs of the final training.")
+    p.add_argument("--batch-size", type=int, required=True, help="Examples per batch.")
+    p.add_argument(
+        "--tuning-max-trials",
+        type=int,
+        default=0,
+        help="Trials of the Keras Tuner random search; 0: no search, the inputs' values.",
+    )
+    p.add_argument(
+        "--tuning-epochs-per-trial", type=int, default=3, help="Epochs of each tuning trial."
+    )
+    p.add_argument("--model-name", type=str, default=None, help="Recorded in mlops_model.json.")
+    p.add_argument("--model", required=True, help="Output path of the SavedModel.")
+    p.add_argument(
+        "--best-hyperparameters",
+        required=True,
+        help="Output path of the hyperparameters used (hyperparameters.json inside).",
+    )
+    p.add_argument("--metrics", required=True, help="Output path of the Metrics artifact.")
+    p.add_argument("--tensorboard", required=True, help="Output path of the TensorBoard logs.")
+    p.add_argument(
+        "--executor-output",
+        default=None,
+        help="KFP's executor output file ({{$.outputs.output_file}}), for the metadata.",
+    )
+    return p
+
+
+def run(
+    transformed_examples: str,
+    transform_graph: str,
+    model: str,
+    best_hyperparameters: str,
+    tensorboard: str,
+    label_key: str = "big_tipper",
+    hidden_units: str = "64,32",
+    learning_rate: float = 0.001,
+    epochs: int = 8,
+    batch_size: int = 128,
+    tuning_max_trials: int = 0,
+    tuning_epochs_per_trial: int = 3,
+    model_name: str | None = None,
+):
+    """Checks the inputs, trains, writes the model, hyperparameters and TensorBoard outputs;
+    returns a train.TrainResult (the Keras model, metrics, hyperparameters)."""
+    # Every cheap check comes before TensorFlow loads the transform graph.
+    hp = check_hyperparameters(hidden_units, learning_rate, epochs, batch_size)
+    check_tuning(tuning_max_trials, tuning_epochs_per_trial)
+    check_splits(transformed_examples)
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFT's layer is tf_keras (Keras 2)
+    tft_output = load_transform_output(transform_graph)
+
+    from train_model import train
+
+    return train.run(
+        transformed_examples,
+        tft_output,
+        label_key,
+        hp,
+        tuning_max_trials,
+        tuning_epochs_per_trial,
+        model_name,
+        model,
+        best_hyperparameters,
+        tensorboard,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        result = run(
+            args.transformed_examples,
+            args.transform_graph,
+            args.model,
+            args.best_hyperparameters,
+            args.tensorboard,
+            label_key=args.label_key,
+            hidden_units=args.hidden_units,
+            learning_rate=args.learning_rate,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            tuning_max_trials=args.tuning_max_trials,
+            tuning_epochs_per_trial=args.tuning_epochs_per_trial,
+            model_name=args.model_name,
+        )
+    except InputError as e:
+        print(f"train_model: {e}", file=sys.stderr)
+        raise SystemExit(2) from e
+    hp = {k: v for k, v in result.hyperparameters.items() if k != "tuning"}
+    if "tuning" in result.hyperparameters:
+        hp["best_trial_score"] = result.hyperparameters["tuning"]["best_score"]
+    if args.executor_output:
+        kfp_outputs.write_metrics(args.executor_output, "metrics", args.metrics, result.metrics)
+        kfp_outputs.write_artifact_metadata(
+            args.executor_output,
+            {
+                "tensorboard": (args.tensorboard, {"log_dir": args.tensorboard}),
+                "best_hyperparameters": (args.best_hyperparameters, hp),
+            },
+        )
+    else:
+        Path(args.metrics).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.metrics).write_text(json.dumps(result.metrics, indent=2) + "\n")
+    print(f"trained {json.dumps(result.metrics)} into {args.model}")
+
+
+if __name__ == "__main__":
+    main()
