@@ -1,0 +1,215 @@
+"""Evaluate model: TensorFlow Model Analysis of a candidate model on the eval split, against
+value thresholds and, when there is a baseline (the registry's stable version, or an explicit
+baseline_model), change thresholds; the verdict `blessed` gates deployment.
+
+Outputs:
+  evaluation/  TFMA's output (metrics, plots, validations, eval_config.json) + slice_metrics.json
+  blessing/    BLESSED or NOT_BLESSED (empty, as TFX writes) + blessing.json
+  blessed      "true" | "false"
+  report       HTML: the verdict and why, every threshold, metrics per slice
+  metrics      Metrics: the overall metrics of the candidate (and baseline_<name> of the baseline)
+
+`build_parser` is the command-line interface, which `make lint` checks against component.yaml;
+`run` is the work, testable without KFP. Heavy imports happen inside functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_runtime import beam, kfp_outputs
+
+# None of these imports TensorFlow or TFMA at import time (the contract check imports main).
+from evaluate_model import blessing, config, evaluate, registry, report, tfma_config
+from evaluate_model.blessing import BaselineInfo, Blessing
+from evaluate_model.inputs import InputError, check_eval_split, check_model
+
+SLICE_METRICS_FILE = "slice_metrics.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", required=True, help="Input path of the candidate Model artifact.")
+    p.add_argument(
+        "--examples", required=True, help="Input path of the raw Examples (Split-eval is used)."
+    )
+    p.add_argument(
+        "--eval-config",
+        type=str,
+        required=True,
+        help="settings.yaml's model.evaluation as JSON: label_key, metrics, slices, "
+        "thresholds, change_thresholds.",
+    )
+    p.add_argument(
+        "--registry",
+        type=str,
+        default="",
+        help="Model registry root (a folder or gs://bucket/path): its stable version of "
+        "--model-name is the baseline.",
+    )
+    p.add_argument("--model-name", type=str, default="", help="The model's folder in the registry.")
+    p.add_argument(
+        "--baseline-model",
+        default=None,
+        help="Input path of an explicit baseline Model artifact (overrides the registry).",
+    )
+    p.add_argument(
+        "--beam-args",
+        type=str,
+        default="",
+        help="Beam pipeline options: a JSON list or a shell-quoted string; empty: DirectRunner.",
+    )
+    p.add_argument("--evaluation", required=True, help="Output path of the TFMA evaluation.")
+    p.add_argument("--blessing", required=True, help="Output path of the blessing artifact.")
+    p.add_argument("--blessed", required=True, help='Output path of the verdict, "true"/"false".')
+    p.add_argument("--report", required=True, help="Output path of the HTML report.")
+    p.add_argument("--metrics", required=True, help="Output path of the Metrics artifact.")
+    p.add_argument(
+        "--executor-output",
+        default=None,
+        help="KFP's executor output file ({{$.outputs.output_file}}), for artifact metadata.",
+    )
+    return p
+
+
+@dataclass(frozen=True)
+class Result:
+    blessing: Blessing
+    metrics: dict[str, float]
+    slice_metrics: dict[str, Any]
+    report_html: str
+
+
+def _label_key(settings: config.EvalSettings, sidecar: dict[str, Any]) -> str:
+    model_label = sidecar.get("label_key")
+    if settings.label_key and model_label and settings.label_key != model_label:
+        raise InputError(
+            f"eval_config.label_key is {settings.label_key!r}, but the model's "
+            f"mlops_model.json says its label is {model_label!r}"
+        )
+    label = settings.label_key or model_label
+    if not label:
+        raise InputError(
+            "eval_config.label_key: missing, and the model has no mlops_model.json naming it"
+        )
+    return label
+
+
+def run(
+    model: str,
+    examples_uri: str,
+    eval_config: str,
+    evaluation: str,
+    blessing_dir: str,
+    registry_root: str | None = None,
+    model_name: str | None = None,
+    baseline_model: str | None = None,
+    beam_args: str | None = None,
+) -> Result:
+    """Checks the inputs, finds the baseline, runs TFMA and decides; writes the evaluation
+    and blessing folders; the caller writes the report and the small outputs."""
+    # Every input is checked before the (slow) pipeline is built.
+    settings = config.parse(eval_config)
+    try:
+        args = beam.parse_beam_args(beam_args)
+    except ValueError as e:  # also json.JSONDecodeError
+        raise InputError(f"beam_args: {e}") from e
+    candidate = check_model(model, "model")
+    data_location = check_eval_split(examples_uri)
+    label_key = _label_key(settings, candidate.sidecar)
+
+    with tempfile.TemporaryDirectory(prefix="evaluate-model-") as work:
+        baseline: registry.Baseline | None = None
+        if baseline_model:
+            check_model(baseline_model, "baseline_model")
+            baseline = registry.explicit_baseline(baseline_model)
+        elif registry_root:
+            if not model_name:
+                raise InputError("model_name: required with registry (the model's folder there)")
+            baseline = registry.find_baseline(registry_root, model_name, Path(work))
+            if baseline is not None:
+                check_model(baseline.path, f"registry (stable version {baseline.version})")
+
+        tfma_eval_config = tfma_config.build(settings, label_key, baseline is not None)
+        out = Path(evaluation)
+        evaluate.run_tfma(
+            tfma_eval_config,
+            candidate.path,
+            baseline.path if baseline else None,
+            data_location,
+            out,
+            args,
+        )
+        result = evaluate.read_results(out, settings.slices, baseline is not None)
+    info = BaselineInfo(baseline.version, baseline.source) if baseline else None
+    verdict = blessing.decide(settings, result, info)
+    blessing.write(verdict, blessing_dir)
+
+    overall = result.overall()
+    # KFP's metrics are numbers: a NaN (a metric undefined on this data) is left out.
+    metrics = {k: v for k, v in overall.candidate.items() if math.isfinite(v)}
+    for name, value in (overall.baseline or {}).items():
+        if math.isfinite(value):
+            metrics[f"baseline_{name}"] = value
+    slice_metrics = {
+        "candidate": str(candidate.path),
+        "baseline": {"version": info.version, "source": info.source} if info else None,
+        "data": data_location,
+        "label_key": label_key,
+        "metric_names": settings.metric_names,
+        "slices": [s.to_json() for s in result.slices],
+    }
+    (out / SLICE_METRICS_FILE).write_text(json.dumps(slice_metrics, indent=2) + "\n")
+    html = report.render(settings, result, verdict, str(candidate.path), data_location)
+    return Result(verdict, metrics, slice_metrics, html)
+
+
+def _write(path: str, text: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        result = run(
+            args.model,
+            args.examples,
+            args.eval_config,
+            args.evaluation,
+            args.blessing,
+            registry_root=args.registry,
+            model_name=args.model_name,
+            baseline_model=args.baseline_model,
+            beam_args=args.beam_args,
+        )
+    except InputError as e:
+        print(f"evaluate_model: {e}", file=sys.stderr)
+        raise SystemExit(2) from e
+    verdict = result.blessing
+    _write(args.report, result.report_html)
+    _write(args.blessed, "true" if verdict.blessed else "false")  # no newline: KFP reads it
+    if args.executor_output:
+        kfp_outputs.write_metrics(args.executor_output, "metrics", args.metrics, result.metrics)
+        meta: dict[str, Any] = {"blessed": verdict.blessed}
+        if verdict.baseline and verdict.baseline.version is not None:
+            meta["baseline_version"] = verdict.baseline.version
+        kfp_outputs.write_artifact_metadata(
+            args.executor_output, {"blessing": (args.blessing, meta)}
+        )
+    else:
+        _write(args.metrics, json.dumps(result.metrics, indent=2) + "\n")
+    print(
+        f"evaluate_model: {'BLESSED' if verdict.blessed else 'NOT BLESSED'}: "
+        + "; ".join(verdict.reasons)
+    )
+
+
+if __name__ == "__main__":
+    main()

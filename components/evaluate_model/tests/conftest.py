@@ -1,0 +1,214 @@
+"""Puts this component's src/ on the import path, as the image's PYTHONPATH does; fixtures:
+raw Examples from rows of the taxi CSV, a small SavedModel with the contract's signature names
+(for the input checks, which read signatures only), real taxi models trained once per session
+with train_model's test entry point (a good one, and a worse one trained on shuffled labels),
+a model registry as deploy_model lays it out, and the Cloud Storage emulator."""
+
+import csv
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+# TF 2.16 defaults to Keras 3; TFT 1.16 and TFMA 0.47 need Keras 2 (as the base image sets).
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+REPO = Path(__file__).resolve().parents[3]
+CSV = REPO / "data" / "chicago_taxi" / "data.csv"
+RAW_SCHEMA = REPO / "data" / "schema" / "schema.pbtxt"
+TAXI_MODULE = REPO / "pipelines" / "modules" / "taxi_transform.py"
+# One in-process worker: the machine is shared; the data is small.
+TEST_BEAM_ARGS = "--runner=DirectRunner --direct_num_workers=1"
+EVAL_CONFIG = {
+    "label_key": "big_tipper",
+    "metrics": ["ExampleCount", "AUC", "BinaryAccuracy", "Calibration", "Precision", "Recall"],
+    "slices": [[], ["trip_start_hour"], ["payment_type"]],
+    "thresholds": {"AUC": {"lower": 0.75}, "BinaryAccuracy": {"lower": 0.7}},
+    "change_thresholds": {"AUC": {"direction": "higher", "absolute": -0.01}},
+}
+
+
+def read_taxi_rows(count: int, start: int = 0) -> list[dict[str, str]]:
+    """Rows start..start+count of the taxi CSV, as strings ('' for an empty cell)."""
+    with CSV.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return rows[start : start + count]
+
+
+def feature_types() -> dict[str, int]:
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = text_format.Parse(RAW_SCHEMA.read_text(), schema_pb2.Schema())
+    return {f.name: f.type for f in schema.feature}
+
+
+def to_example(row: dict, types: dict[str, int]) -> bytes:
+    """A serialized tf.Example of a CSV row, typed as the schema says (CsvExampleGen's way):
+    empty cells (and None) are absent features."""
+    import tensorflow as tf
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    features = {}
+    for name, value in row.items():
+        if value is None or value == "":
+            continue
+        kind = types[name]
+        if kind == schema_pb2.INT:
+            features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+        elif kind == schema_pb2.FLOAT:
+            features[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+        else:
+            data = value if isinstance(value, bytes) else str(value).encode()
+            features[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def write_examples(uri: Path, splits: dict[str, list[dict]]) -> Path:
+    """An Examples artifact at uri: one gzipped TFRecord file per split."""
+    import tensorflow as tf
+    from mlops_runtime import examples
+
+    types = feature_types()
+    for split, rows in splits.items():
+        path = Path(examples.file_prefix(uri, split) + "-00000-of-00001.gz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tf.io.TFRecordWriter(str(path), tf.io.TFRecordOptions(compression_type="GZIP")) as w:
+            for row in rows:
+                w.write(to_example(row, types))
+    return uri
+
+
+def write_signature_model(path: Path, label_key: str = "big_tipper") -> Path:
+    """A SavedModel that has the contract's signature names and sidecar but predicts nothing
+    useful (a constant): for tests of the input checks, which never reach TFMA."""
+    import tensorflow as tf
+
+    class Constant(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve(self, examples):
+            return {"outputs": tf.fill([tf.shape(examples)[0], 1], 0.5)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def transform(self, examples):
+            return {label_key: tf.zeros([tf.shape(examples)[0]], tf.int64)}
+
+    module = Constant()
+    tf.saved_model.save(
+        module,
+        str(path),
+        signatures={"serving_default": module.serve, "transform_features": module.transform},
+    )
+    (path / "mlops_model.json").write_text(
+        json.dumps({"model_name_hint": "constant", "label_key": label_key})
+    )
+    return path
+
+
+def shuffle_labels(src: Path, dst: Path, label_key: str = "big_tipper", seed: int = 7) -> Path:
+    """A copy of transformed Examples whose labels are permuted within each split: a model
+    trained on it learns nothing (a deliberately worse model)."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    for split_dir in sorted(Path(src).glob("Split-*")):
+        records = []
+        for f in sorted(split_dir.glob("*.gz")):
+            records += list(tf.data.TFRecordDataset(str(f), "GZIP").as_numpy_iterator())
+        parsed = [tf.train.Example.FromString(r) for r in records]
+        labels = [list(e.features.feature[label_key].int64_list.value) for e in parsed]
+        out = Path(dst) / split_dir.name / "data_tfrecord-00000-of-00001.gz"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tf.io.TFRecordWriter(str(out), tf.io.TFRecordOptions(compression_type="GZIP")) as w:
+            for example, i in zip(parsed, rng.permutation(len(parsed)), strict=True):
+                example.features.feature[label_key].int64_list.value[:] = labels[i]
+                w.write(example.SerializeToString())
+    return Path(dst)
+
+
+def publish(root: Path, model_name: str, version: int, model: Path, stable: int | None) -> Path:
+    """A registry version as deploy_model writes it (a copy of the artifact + version.json),
+    and serving.json naming `stable`."""
+    folder = Path(root) / model_name / str(version)
+    shutil.copytree(model, folder)
+    (folder / "version.json").write_text(
+        json.dumps({"version": version, "source_uri": str(model), "blessed": True})
+    )
+    (Path(root) / model_name / "serving.json").write_text(
+        json.dumps({"model_name": model_name, "stable": stable, "canary": None, "history": []})
+    )
+    return folder
+
+
+def _train_model_testing():
+    path = str(REPO / "components" / "train_model" / "tests")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import train_model_testing
+
+    return train_model_testing
+
+
+@pytest.fixture(scope="session")
+def taxi(tmp_path_factory):
+    """A real taxi model from 1500 rows (1000 train, 500 eval), trained once per session:
+    raw Examples (taxi.raw) -> TFT -> train_model; taxi.model is the Model artifact."""
+    tmt = _train_model_testing()
+    return tmt.train_taxi_model(tmp_path_factory.mktemp("taxi"), rows=1500, epochs=3)
+
+
+@pytest.fixture(scope="session")
+def worse_model(taxi, tmp_path_factory) -> Path:
+    """A model of the same shape and transform trained on shuffled labels."""
+    tmt = _train_model_testing()
+    work = tmp_path_factory.mktemp("worse")
+    shuffled = shuffle_labels(taxi.transformed_examples, work / "shuffled_examples")
+    keys = ("raw", "transform_graph", "train_rows", "eval_rows", "schema_text")
+    data = SimpleNamespace(**{k: getattr(taxi, k) for k in keys}, transformed_examples=shuffled)
+    trained = tmt.train(
+        data, work / "train", epochs=3, batch_size=32, learning_rate=0.003,
+        model_name="taxi_big_tipper",
+    )  # fmt: skip
+    return trained.model
+
+
+@pytest.fixture(scope="session")
+def helpers() -> SimpleNamespace:
+    """The helpers above, for test modules (which cannot import conftest)."""
+    return SimpleNamespace(
+        read_taxi_rows=read_taxi_rows,
+        write_examples=write_examples,
+        write_signature_model=write_signature_model,
+        publish=publish,
+        REPO=REPO,
+        RAW_SCHEMA=RAW_SCHEMA,
+        TAXI_MODULE=TAXI_MODULE,
+        TEST_BEAM_ARGS=TEST_BEAM_ARGS,
+        EVAL_CONFIG=EVAL_CONFIG,
+    )
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+    """host:port of a gcp-storage-emulator (in memory) for this session."""
+    from cicd.gcs_emulator import GcsEmulator
+
+    emulator = GcsEmulator(tmp_path_factory.mktemp("gcs") / "emulator.log")
+    yield emulator.address
+    emulator.stop()
+
+
+@pytest.fixture
+def gcs(gcs_emulator, monkeypatch):
+    """A storage client on the emulator; STORAGE_EMULATOR_HOST set for the code under test."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    return storage.Client(project="test", credentials=AnonymousCredentials())

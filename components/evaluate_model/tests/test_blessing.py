@@ -1,0 +1,166 @@
+"""The verdict and the report from evaluations as TFMA's results are read back (built here by
+hand, so that each rule is tested on its own without running TFMA)."""
+
+from __future__ import annotations
+
+import json
+
+from evaluate_model import blessing, config, report
+from evaluate_model.evaluate import Evaluation, Failure, SliceResult
+
+BASELINE = blessing.BaselineInfo(version=4, source="/registry/taxi_big_tipper/4")
+
+
+def _settings(thresholds=None, change=None) -> config.EvalSettings:
+    return config.parse(
+        json.dumps(
+            {
+                "label_key": "big_tipper",
+                "metrics": ["ExampleCount", "AUC", "BinaryAccuracy"],
+                "slices": [[], ["payment_type"]],
+                "thresholds": thresholds or {},
+                "change_thresholds": change or {},
+            }
+        )
+    )
+
+
+def _evaluation(auc=0.8, baseline_auc=None, ok=True, failures=(), **kw) -> Evaluation:
+    cand = {"auc": auc, "binary_accuracy": 0.85, "example_count": 500.0}
+    base = diff = None
+    if baseline_auc is not None:
+        base = {"auc": baseline_auc, "binary_accuracy": 0.8, "example_count": 500.0}
+        diff = {k: cand[k] - base[k] for k in cand}
+    slices = [
+        SliceResult({}, cand, base, diff),
+        SliceResult({"payment_type": "Cash"}, {"auc": float("nan"), "example_count": 20.0}),
+    ]
+    return Evaluation(slices, ok, list(failures), **kw)
+
+
+def test_value_thresholds_pass_without_baseline():
+    s = _settings({"AUC": {"lower": 0.75}}, {"AUC": {"direction": "higher", "absolute": -0.01}})
+    b = blessing.decide(s, _evaluation(), None)
+    assert b.blessed
+    assert [c.status for c in b.checks] == ["pass", "ignored"]
+    assert "with no baseline" in b.reasons[0] and "1 ignored" in b.reasons[0]
+    assert any("change thresholds were ignored" in n for n in b.notes)
+
+
+def test_value_failure_names_metric_value_and_bound():
+    s = _settings({"AUC": {"lower": 0.75}, "BinaryAccuracy": {"upper": 0.8}})
+    failures = [
+        Failure("Overall", "auc", "value", 0.6, {"lower": 0.75}),
+        Failure("Overall", "binary_accuracy", "value", 0.85, {"upper": 0.8}),
+    ]
+    b = blessing.decide(s, _evaluation(auc=0.6, ok=False, failures=failures), None)
+    assert not b.blessed
+    assert b.reasons == [
+        "AUC on Overall is 0.6, below the lower bound 0.75",
+        "BinaryAccuracy on Overall is 0.85, above the upper bound 0.8",
+    ]
+    assert [(f["metric"], f["kind"], f["value"], f["bound"]) for f in b.failed] == [
+        ("AUC", "value", 0.6, {"lower": 0.75}),
+        ("BinaryAccuracy", "value", 0.85, {"upper": 0.8}),
+    ]
+
+
+def test_change_failure_names_the_baseline_version():
+    s = _settings({"AUC": {"lower": 0.5}}, {"AUC": {"direction": "higher", "absolute": -0.01}})
+    failures = [Failure("Overall", "auc", "change", -0.2, {"direction": "higher"})]
+    evaluation = _evaluation(auc=0.6, baseline_auc=0.8, ok=False, failures=failures)
+    b = blessing.decide(s, evaluation, BASELINE)
+    assert not b.blessed
+    (reason,) = b.reasons
+    assert reason.startswith("AUC on Overall changed by -0.2 against the baseline (version 4:")
+    assert "candidate - baseline >= -0.01" in reason
+    (failed,) = b.failed
+    assert failed["baseline_value"] == 0.8 and failed["candidate_value"] == 0.6
+    assert b.to_json()["baseline_version"] == 4
+
+
+def test_no_thresholds_is_not_blessed_even_if_tfma_said_ok():
+    b = blessing.decide(_settings(), _evaluation(ok=True), None)
+    assert not b.blessed
+    assert "no thresholds configured" in b.reasons[0]
+
+
+def test_only_change_thresholds_and_no_baseline_is_not_blessed():
+    s = _settings(change={"AUC": {"direction": "higher", "relative": 0.0}})
+    b = blessing.decide(s, _evaluation(), None)
+    assert not b.blessed
+    assert "change thresholds need a baseline" in b.reasons[0]
+    assert b.checks[0].status == "ignored"
+
+
+def test_tfma_validation_failing_without_a_named_failure_is_not_blessed():
+    s = _settings({"AUC": {"lower": 0.5}})
+    b = blessing.decide(s, _evaluation(ok=False, missing_slices=["Overall"]), None)
+    assert not b.blessed
+    assert any("no data for the threshold slice(s) Overall" in r for r in b.reasons)
+    b = blessing.decide(s, _evaluation(ok=False), None)
+    assert not b.blessed and b.reasons == ["TFMA validation did not pass"]
+
+
+def test_a_failure_no_threshold_accounts_for_still_fails():
+    s = _settings({"AUC": {"lower": 0.5}})
+    stray = Failure("Overall", "recall", "value", 0.0, {"lower": 0.1}, "Metric not found.")
+    b = blessing.decide(s, _evaluation(ok=False, failures=[stray]), None)
+    assert not b.blessed
+    assert "TFMA validation failed on recall" in b.reasons[0]
+
+
+def test_blessing_files_replace_each_other(tmp_path):
+    s = _settings({"AUC": {"lower": 0.75}})
+    blessing.write(blessing.decide(s, _evaluation(), None), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["BLESSED", "blessing.json"]
+    failures = [Failure("Overall", "auc", "value", 0.6, {"lower": 0.75})]
+    blessing.write(
+        blessing.decide(s, _evaluation(0.6, ok=False, failures=failures), None), tmp_path
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["NOT_BLESSED", "blessing.json"]
+    data = json.loads((tmp_path / "blessing.json").read_text())
+    assert data["blessed"] is False and data["failed_thresholds"][0]["metric"] == "AUC"
+    assert data["metrics"] == {"auc": 0.6, "binary_accuracy": 0.85, "example_count": 500.0}
+
+
+def test_nan_is_null_in_json():
+    s = _settings({"AUC": {"lower": 0.75}})
+    b = blessing.decide(s, _evaluation(auc=float("nan"), ok=False), None)
+    text = json.dumps(b.to_json(), allow_nan=False)  # raises on NaN
+    assert json.loads(text)["thresholds"][0]["candidate"] is None
+
+
+def test_report_shows_verdict_thresholds_and_slices_side_by_side():
+    s = _settings({"AUC": {"lower": 0.5}}, {"AUC": {"direction": "higher", "absolute": -0.01}})
+    failures = [Failure("Overall", "auc", "change", -0.2, {"direction": "higher"})]
+    evaluation = _evaluation(auc=0.6, baseline_auc=0.8, ok=False, failures=failures)
+    b = blessing.decide(s, evaluation, BASELINE)
+    html = report.render(s, evaluation, b, "/models/candidate", "/data/Split-eval/*.gz")
+
+    assert '<span class="verdict not-blessed">NOT BLESSED</span>' in html
+    assert "AUC on Overall changed by -0.2" in html
+    assert "version 4 (/registry/taxi_big_tipper/4)" in html
+    # Every threshold, with its outcome.
+    assert '<tr class="pass"><td>AUC</td><td>value</td><td>&gt;= 0.5</td>' in html
+    assert '<tr class="fail"><td>AUC</td><td>change</td>' in html
+    # Per slice: candidate, baseline, change; worse in the configured direction is marked.
+    assert '<th colspan="3">auc</th>' in html
+    assert (
+        '<td class="num">0.6000</td><td class="num">0.8000</td>'
+        '<td class="num worse">-0.2000</td>' in html
+    )
+    assert "<td>payment_type=Cash</td>" in html and "n/a" in html  # NaN AUC on that slice
+    assert "<script" not in html and "http" not in html
+
+
+def test_report_without_baseline_says_change_thresholds_are_ignored():
+    s = _settings({"AUC": {"lower": 0.5}}, {"AUC": {"direction": "higher", "absolute": -0.01}})
+    evaluation = _evaluation()
+    html = report.render(s, evaluation, blessing.decide(s, evaluation, None), "/m", "/d")
+    assert '<span class="verdict blessed">BLESSED</span>' in html
+    assert "none (first model: change thresholds are ignored)" in html
+    assert '<tr class="ignored"><td>AUC</td><td>change</td>' in html
+    # One column per metric: no baseline columns.
+    assert "<tr><th>slice</th><th>example_count</th><th>auc</th><th>binary_accuracy</th>" in html
+    assert "colspan" not in html

@@ -1,0 +1,143 @@
+"""The eval_config input: settings.yaml's model.evaluation parses into what TFMA is given, and
+each malformed field is refused with its name. Also the TFMA EvalConfig built from it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from evaluate_model import config, tfma_config
+from evaluate_model.inputs import InputError
+
+
+def _parse(value) -> config.EvalSettings:
+    return config.parse(json.dumps(value))
+
+
+def test_settings_section_parses(helpers):
+    s = _parse(helpers.EVAL_CONFIG)
+    assert s.label_key == "big_tipper"
+    assert s.metrics == tuple(helpers.EVAL_CONFIG["metrics"])
+    assert s.metric_names == {
+        "ExampleCount": "example_count",
+        "AUC": "auc",
+        "BinaryAccuracy": "binary_accuracy",
+        "Calibration": "calibration",
+        "Precision": "precision",
+        "Recall": "recall",
+    }
+    assert s.slices == ((), ("trip_start_hour",), ("payment_type",))
+    assert s.thresholds == (
+        config.ValueThreshold("AUC", lower=0.75),
+        config.ValueThreshold("BinaryAccuracy", lower=0.7),
+    )
+    assert s.change_thresholds == (config.ChangeThreshold("AUC", "higher", absolute=-0.01),)
+
+
+def test_the_settings_file_itself_parses(helpers):
+    """What the pipeline passes: the lead's model_settings turns settings.yaml into this JSON."""
+    import yaml
+
+    section = yaml.safe_load((helpers.REPO / "settings.yaml").read_text())["model"]["evaluation"]
+    s = config.parse(json.dumps(section, sort_keys=True))
+    assert s.thresholds and s.metric_names["AUC"] == "auc"
+
+
+def test_overall_slice_is_always_there_and_first():
+    s = _parse({"metrics": ["AUC"], "slices": [["payment_type"]]})
+    assert s.slices == ((), ("payment_type",))
+
+
+def test_a_metric_named_only_by_a_threshold_is_computed():
+    s = _parse({"metrics": ["AUC"], "thresholds": {"Recall": {"lower": 0.1, "upper": 0.9}}})
+    assert s.metrics == ("AUC", "Recall")
+    assert s.metric_names["Recall"] == "recall"
+    assert s.thresholds[0].describe() == ">= 0.1 and <= 0.9"
+
+
+def test_keras_metric_names_are_accepted():
+    # Not a TFMA class name (TFMA's is BinaryCrossEntropy): tf.keras' own.
+    s = _parse({"metrics": ["BinaryCrossentropy"]})
+    assert s.metric_names == {"BinaryCrossentropy": "binary_crossentropy"}
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "eval_config: empty"),
+        ('{"metrics": ["AUC"],', "eval_config: not valid JSON"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        ('{"metrics": ["AUC"], "threshold": {}}', "unknown key(s) 'threshold'"),
+        ('{"metrics": ["AUCC"]}', "unknown metric 'AUCC'"),
+        ('{"metrics": ["auc"]}', "did you mean AUC?"),
+        ('{"metrics": "AUC"}', "eval_config.metrics is 'AUC'"),
+        ('{"metrics": ["AUC", "AUC"]}', "lists AUC more than once"),
+        ('{"metrics": []}', "metrics is empty and no threshold"),
+        ('{"metrics": ["AUC"], "slices": ["trip_start_hour"]}', "eval_config.slices is"),
+        ('{"metrics": ["AUC"], "label_key": ""}', "eval_config.label_key is ''"),
+        (
+            '{"metrics": ["AUC"], "thresholds": {"AUC": {"lower": "0.7"}}}',
+            "eval_config.thresholds.AUC.lower is '0.7'; expected a finite number",
+        ),
+        (
+            '{"metrics": ["AUC"], "thresholds": {"AUC": {"min": 0.7}}}',
+            "eval_config.thresholds.AUC is {'min': 0.7}",
+        ),
+        (
+            '{"metrics": ["AUC"], "thresholds": {"AUC": {"lower": 0.9, "upper": 0.1}}}',
+            "lower 0.9 is above upper 0.1",
+        ),
+        (
+            '{"metrics": ["AUC"], "thresholds": {"Accuracyy": {"lower": 0.5}}}',
+            "unknown metric 'Accuracyy'",
+        ),
+        (
+            '{"metrics": ["AUC"], "change_thresholds": {"AUC": {"direction": "up", '
+            '"absolute": 0}}}',
+            "eval_config.change_thresholds.AUC.direction is 'up'",
+        ),
+        (
+            '{"metrics": ["AUC"], "change_thresholds": {"AUC": {"direction": "higher"}}}',
+            "eval_config.change_thresholds.AUC: needs absolute or relative",
+        ),
+    ],
+)
+def test_malformed_eval_config_is_refused_by_name(text, expected):
+    with pytest.raises(InputError) as e:
+        config.parse(text)
+    assert expected in str(e.value)
+
+
+def test_tfma_config_puts_thresholds_on_the_overall_slice_only(helpers):
+    import tensorflow_model_analysis as tfma
+
+    s = _parse(helpers.EVAL_CONFIG)
+    with_baseline = tfma_config.build(s, "big_tipper", with_baseline=True)
+    assert [m.name for m in with_baseline.model_specs] == ["candidate", "baseline"]
+    assert [m.is_baseline for m in with_baseline.model_specs] == [False, True]
+    for spec in with_baseline.model_specs:
+        assert spec.label_key == "big_tipper"
+        assert list(spec.preprocessing_function_names) == ["transform_features"]
+        assert spec.signature_name == "serving_default"
+    assert [list(x.feature_keys) for x in with_baseline.slicing_specs] == [
+        [],
+        ["trip_start_hour"],
+        ["payment_type"],
+    ]
+    assert not with_baseline.options.include_default_metrics.value
+    metrics = {m.class_name: m for m in with_baseline.metrics_specs[0].metrics}
+    auc = metrics["AUC"]
+    assert not auc.HasField("threshold")  # that would apply to every slice
+    (per_slice,) = auc.per_slice_thresholds
+    assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
+    assert per_slice.threshold.value_threshold.lower_bound.value == 0.75
+    change = per_slice.threshold.change_threshold
+    assert change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    assert change.absolute.value == -0.01
+    assert not metrics["Precision"].per_slice_thresholds
+
+    first = tfma_config.build(s, "big_tipper", with_baseline=False)
+    assert [m.name for m in first.model_specs] == ["candidate"]
+    first_auc = next(m for m in first.metrics_specs[0].metrics if m.class_name == "AUC")
+    assert first_auc.per_slice_thresholds[0].threshold.HasField("value_threshold")
+    assert not first_auc.per_slice_thresholds[0].threshold.HasField("change_threshold")

@@ -1,0 +1,164 @@
+"""The component on real taxi models (train_model's, trained once per session on 1500 rows):
+the first model is judged on value thresholds; no thresholds is no blessing; a model trained on
+shuffled labels is refused against a good baseline in a local registry by the change
+threshold; a baseline found on gs:// (the Cloud Storage emulator). TFMA runs on the 500-row
+eval split with one DirectRunner worker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from evaluate_model import main as component
+
+MODEL_NAME = "taxi_big_tipper"
+
+
+def _run(tmp_path: Path, taxi, eval_config: dict, model: Path | None = None, *extra: str):
+    out = tmp_path / "out"
+    component.main(
+        [
+            "--model", str(model or taxi.model),
+            "--examples", str(taxi.raw),
+            "--eval-config", json.dumps(eval_config),
+            "--beam-args", "--runner=DirectRunner --direct_num_workers=1",
+            "--evaluation", str(out / "evaluation"),
+            "--blessing", str(out / "blessing"),
+            "--blessed", str(out / "blessed"),
+            "--report", str(out / "report.html"),
+            "--metrics", str(out / "metrics"),
+            "--executor-output", str(out / "executor_output.json"),
+            *extra,
+        ]
+    )  # fmt: skip
+    blessing = json.loads((out / "blessing" / "blessing.json").read_text())
+    slices = json.loads((out / "evaluation" / "slice_metrics.json").read_text())
+    executor = json.loads((out / "executor_output.json").read_text())
+    return out, blessing, slices, executor
+
+
+def test_first_model_is_blessed_on_value_thresholds(tmp_path, taxi, helpers):
+    import tensorflow_model_analysis as tfma
+
+    out, blessing, slices, executor = _run(tmp_path, taxi, helpers.EVAL_CONFIG)
+
+    assert (out / "blessed").read_text() == "true"
+    assert (out / "blessing" / "BLESSED").is_file()
+    assert not (out / "blessing" / "NOT_BLESSED").exists()
+    assert blessing["blessed"] is True and blessing["baseline_version"] is None
+    assert blessing["failed_thresholds"] == []
+    outcome = {(t["metric"], t["kind"]): t["status"] for t in blessing["thresholds"]}
+    assert outcome == {
+        ("AUC", "value"): "pass",
+        ("BinaryAccuracy", "value"): "pass",
+        ("AUC", "change"): "ignored",  # no baseline
+    }
+
+    # The overall slice covers the whole eval split; the same AUC train_model measured on it.
+    overall = slices["slices"][0]
+    assert overall["slice"] == "Overall" and overall["baseline"] is None
+    assert overall["candidate"]["example_count"] == len(taxi.eval_rows)
+    assert overall["candidate"]["auc"] == pytest.approx(taxi.result.metrics["eval_auc"], abs=0.01)
+    assert overall["candidate"]["auc"] >= 0.75
+    # One slice per payment type of the eval rows, with their counts.
+    payment = {
+        s["features"]["payment_type"]: s["candidate"]["example_count"]
+        for s in slices["slices"]
+        if "payment_type" in s["features"]
+    }
+    expected: dict[str, int] = {}
+    for row in taxi.eval_rows:
+        expected[row["payment_type"]] = expected.get(row["payment_type"], 0) + 1
+    assert payment == expected
+    assert any("trip_start_hour" in s["features"] for s in slices["slices"])
+
+    metrics = executor["artifacts"]["metrics"]["artifacts"][0]["metadata"]
+    assert metrics["auc"] == overall["candidate"]["auc"]
+    assert not any(k.startswith("baseline_") for k in metrics)
+    assert blessing["metrics"] == metrics  # what deploy_model records in version.json
+    assert executor["artifacts"]["blessing"]["artifacts"][0]["metadata"] == {"blessed": True}
+
+    # TFMA's own output is there and loads.
+    assert tfma.load_validation_result(str(out / "evaluation")).validation_ok
+    report = (out / "report.html").read_text()
+    assert "BLESSED" in report and "NOT BLESSED" not in report
+    assert "change thresholds are ignored" in report and "<script" not in report
+
+
+def test_no_thresholds_is_not_blessed(tmp_path, taxi):
+    config = {"label_key": "big_tipper", "metrics": ["ExampleCount", "AUC"], "slices": [[]]}
+    out, blessing, slices, _ = _run(tmp_path, taxi, config)
+
+    assert (out / "blessed").read_text() == "false"
+    assert (out / "blessing" / "NOT_BLESSED").is_file()
+    assert blessing["blessed"] is False
+    assert any("no thresholds configured" in r for r in blessing["reasons"])
+    # The metrics are computed all the same.
+    assert slices["slices"][0]["candidate"]["example_count"] == len(taxi.eval_rows)
+    assert "no thresholds configured" in (out / "report.html").read_text()
+
+
+def test_worse_model_is_refused_against_the_registry_baseline(tmp_path, taxi, worse_model, helpers):
+    registry = tmp_path / "registry"
+    helpers.publish(registry, MODEL_NAME, 1, taxi.model, stable=1)
+    # A value bound the shuffled-label model (AUC about 0.5) meets: only the change fails it.
+    config = {
+        **helpers.EVAL_CONFIG,
+        "thresholds": {"AUC": {"lower": 0.3}},
+        "change_thresholds": {"AUC": {"direction": "higher", "absolute": -0.01}},
+    }
+    out, blessing, slices, executor = _run(
+        tmp_path, taxi, config, worse_model,
+        "--registry", str(registry), "--model-name", MODEL_NAME,
+    )  # fmt: skip
+
+    assert (out / "blessed").read_text() == "false"
+    assert (out / "blessing" / "NOT_BLESSED").is_file()
+    assert blessing["blessed"] is False and blessing["baseline_version"] == 1
+    (failed,) = blessing["failed_thresholds"]
+    assert failed["metric"] == "AUC" and failed["kind"] == "change"
+    assert failed["slice"] == "Overall"
+    assert failed["bound"] == {"direction": "higher", "absolute": -0.01}
+    overall = slices["slices"][0]
+    assert overall["baseline"]["auc"] > overall["candidate"]["auc"] + 0.1
+    assert failed["value"] == pytest.approx(overall["diff"]["auc"])
+    assert overall["diff"]["auc"] == pytest.approx(
+        overall["candidate"]["auc"] - overall["baseline"]["auc"]
+    )
+    statuses = {(t["metric"], t["kind"]): t["status"] for t in blessing["thresholds"]}
+    assert statuses == {("AUC", "value"): "pass", ("AUC", "change"): "fail"}
+    (reason,) = blessing["reasons"]
+    assert "AUC on Overall changed by" in reason and "version 1" in reason
+
+    metrics = executor["artifacts"]["metrics"]["artifacts"][0]["metadata"]
+    assert metrics["baseline_auc"] == overall["baseline"]["auc"]
+    report = (out / "report.html").read_text()
+    assert "NOT BLESSED" in report
+    assert '<tr class="fail"><td>AUC</td><td>change</td>' in report
+    assert "candidate - baseline &gt;= -0.01" in report
+    assert "version 1" in report
+
+
+def test_baseline_from_gcs_registry(tmp_path, taxi, worse_model, helpers, gcs):
+    # The stable version on gs:// is the worse model: the good candidate improves on it.
+    local = tmp_path / "staging"
+    helpers.publish(local, MODEL_NAME, 3, worse_model, stable=3)
+    bucket = gcs.create_bucket("models")
+    for f in sorted(local.rglob("*")):
+        if f.is_file():
+            bucket.blob(f"registry/{f.relative_to(local).as_posix()}").upload_from_filename(str(f))
+
+    out, blessing, slices, _ = _run(
+        tmp_path, taxi, helpers.EVAL_CONFIG, None,
+        "--registry", "gs://models/registry", "--model-name", MODEL_NAME,
+    )  # fmt: skip
+
+    assert blessing["baseline_version"] == 3
+    assert blessing["baseline_source"] == f"gs://models/registry/{MODEL_NAME}/3/"
+    assert blessing["blessed"] is True, blessing["reasons"]
+    overall = slices["slices"][0]
+    assert overall["diff"]["auc"] > 0.1
+    statuses = {(t["metric"], t["kind"]): t["status"] for t in blessing["thresholds"]}
+    assert statuses[("AUC", "change")] == "pass"
+    assert (out / "blessed").read_text() == "true"

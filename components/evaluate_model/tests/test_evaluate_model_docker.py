@@ -1,0 +1,88 @@
+"""The component's real image, run from its component.yaml through kfp.local's DockerRunner in
+a small pipeline, as a pipeline step runs: the model and 150 raw eval examples come in through
+importers, the baseline from a local registry folder (mounted read-only at the same path)."""
+
+# No `from __future__ import annotations`: kfp reads the pipeline's annotations as types.
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+COMPONENT = Path(__file__).resolve().parents[1]
+MODEL_NAME = "taxi_big_tipper"
+
+
+@pytest.mark.docker
+def test_runs_in_its_image_through_kfp_local(tmp_path, taxi, helpers):
+    from kfp import components, dsl, local
+
+    from cicd import spec_rewrite
+    from cicd.component_testing import build_image
+    from cicd.local_run import docker_runner_adapted
+
+    raw = helpers.write_examples(tmp_path / "raw", {"eval": taxi.eval_rows[:150]})
+    registry = tmp_path / "registry"
+    helpers.publish(registry, MODEL_NAME, 1, taxi.model, stable=1)
+    for path in (raw, registry):  # the container runs as uid 1000
+        for p in [path, *path.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+
+    spec_path = COMPONENT / "component.yaml"
+    evaluate = components.load_component_from_text(
+        spec_rewrite.with_image(spec_path.read_text(), build_image("evaluate_model"), spec_path)
+    )
+
+    class Outputs(NamedTuple):
+        evaluation: dsl.Artifact
+        blessing: dsl.Artifact
+        blessed: str
+        report: dsl.HTML
+        metrics: dsl.Metrics
+
+    @dsl.pipeline(name="evaluate-model-test")
+    def pipeline(eval_config: str, registry: str, model_name: str, beam_args: str) -> Outputs:
+        model = dsl.importer(artifact_uri=str(taxi.model), artifact_class=dsl.Model)
+        examples = dsl.importer(artifact_uri=str(raw), artifact_class=dsl.Dataset)
+        task = evaluate(
+            model=model.output,
+            examples=examples.output,
+            eval_config=eval_config,
+            registry=registry,
+            model_name=model_name,
+            beam_args=beam_args,
+        )
+        return Outputs(
+            evaluation=task.outputs["evaluation"],
+            blessing=task.outputs["blessing"],
+            blessed=task.outputs["blessed"],
+            report=task.outputs["report"],
+            metrics=task.outputs["metrics"],
+        )
+
+    root = tmp_path / "root"
+    root.mkdir()
+    root.chmod(0o1777)
+    local.init(runner=local.DockerRunner(), pipeline_root=str(root))
+    with docker_runner_adapted(mounts=[taxi.model, raw, registry]):
+        run = pipeline(
+            eval_config=json.dumps(helpers.EVAL_CONFIG),
+            registry=str(registry),
+            model_name=MODEL_NAME,
+            beam_args=helpers.TEST_BEAM_ARGS,
+        )
+
+    # The candidate against itself as the stable version: no change, every threshold passes.
+    assert run.outputs["blessed"] == "true"
+    blessing_dir = Path(run.outputs["blessing"].uri)
+    assert (blessing_dir / "BLESSED").is_file()
+    blessing = json.loads((blessing_dir / "blessing.json").read_text())
+    assert blessing["baseline_version"] == 1
+    assert {t["status"] for t in blessing["thresholds"]} == {"pass"}
+    metrics = run.outputs["metrics"].metadata
+    assert metrics["example_count"] == 150
+    assert metrics["baseline_auc"] == pytest.approx(metrics["auc"])
+    slices = json.loads((Path(run.outputs["evaluation"].uri) / "slice_metrics.json").read_text())
+    assert slices["slices"][0]["diff"]["auc"] == pytest.approx(0.0, abs=1e-9)
+    assert "BLESSED" in Path(run.outputs["report"].uri).read_text()
