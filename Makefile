@@ -12,7 +12,7 @@ CICD := $(PY) -m cicd
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
-	compile run deploy component schema bench lock clean
+	compile run run-dev serve promote rollback lineage deploy component schema bench lock clean
 
 help: ## list the verbs
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,8 +58,23 @@ update-specs: venv ## pin each component.yaml to its pushed image by digest
 compile: venv ## compile each pipelines/*_pipeline.py to dist/<pipeline>/workflow.tar.gz
 	@$(CICD) compile
 
-run: build ## the main job: build everything, then run the pipeline locally in Docker
-	@$(CICD) run-local
+run: build ## the main job: the CT pipeline on the sample, locally, to a served model (DATA=file.csv)
+	@$(CICD) run-local $(if $(DATA),--data "$(DATA)") $(if $(PIPELINE),--pipeline "$(PIPELINE)")
+
+run-dev: setup compile ## run with each component's src/ mounted over its last built image (no rebuild)
+	@$(CICD) run-local --sources $(if $(DATA),--data "$(DATA)")
+
+serve: setup ## start (or keep) the local prediction service on the model registry
+	@$(CICD) serve
+
+promote: venv ## the canary version takes all the traffic
+	@$(CICD) promote
+
+rollback: venv ## drop the canary, or go back to the previous stable version
+	@$(CICD) rollback
+
+lineage: venv ## what the local runs used and produced: make lineage Q="runs" (see README)
+	@$(CICD) lineage $(or $(Q),runs)
 
 deploy: venv ## build, upload and deploy to ENV (make deploy ENV=dev; prod needs APPROVE=1)
 	@$(CICD) deploy --preflight $(if $(APPROVE),--approve)

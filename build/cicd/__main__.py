@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -61,21 +62,54 @@ def _build(args) -> None:
 
 
 def _run_local(args) -> None:
-    """Runs each compiled pipeline locally with its parameters from settings.yaml."""
-    from cicd.compile import PACKAGE, pipeline_modules
-    from cicd.local_run import run_package
-    from cicd.settings import load_raw
+    """The CT pipeline end to end (cicd.ct_run), or another compiled pipeline by name."""
+    from cicd import ct_run
 
-    settings = load_raw(args.root / "settings.yaml")
+    if args.pipeline == ct_run.PIPELINE:
+        ct_run.run(args.root, data=args.data, sources=args.sources)
+        return
+    from cicd import pipeline_parameters
+    from cicd.compile import PACKAGE
+    from cicd.local_run import run_package
+
+    package = args.root / "dist" / args.pipeline / PACKAGE
+    if not package.is_file():
+        raise BuildError(f"{package}: not found; run `make compile` first")
+    parameters = pipeline_parameters.for_pipeline(args.root, args.pipeline, package, data=args.data)
+    shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in parameters.items()}
+    print(f"[run] {args.pipeline}: running locally with {shown}", flush=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    for module in pipeline_modules(args.root):
-        package = args.root / "dist" / module.stem / PACKAGE
-        if not package.is_file():
-            raise BuildError(f"{package}: not found; run `make compile` first")
-        pipeline_settings = (settings.get("pipelines") or {}).get(module.stem) or {}
-        parameters = pipeline_settings.get("parameters") or {}
-        print(f"[run] {module.stem}: running locally with {parameters}", flush=True)
-        run_package(package, args.root / "dist" / "local_runs" / module.stem / stamp, parameters)
+    run_package(package, args.root / "dist" / "local_runs" / args.pipeline / stamp, parameters)
+
+
+def _serving_settings(args):
+    from cicd.model_settings import load_model_settings
+
+    return load_model_settings(args.root)
+
+
+def _serve(args) -> None:
+    from cicd import serving
+
+    model = _serving_settings(args)
+    s = model.serving
+    if s.target != "local":
+        raise BuildError(f"serving.target is {s.target!r}: the local service serves target local")
+    service = serving.ensure(
+        args.root, s.registry, model.name, s.host, s.port,
+        args.root / ".local" / "request_logs" / model.name,
+    )  # fmt: skip
+    answer = serving.wait_for_version(service.url, None, container=service.container)
+    print(f"[serve] {service.action}: {service.url}")
+    print(json.dumps(answer, indent=2))
+
+
+def _traffic(args) -> None:
+    """promote | rollback: deploy_model's own modes, on the host, against the registry."""
+    from cicd import serving_commands
+
+    model = _serving_settings(args)
+    print(serving_commands.change(args.root, model, args.step))
 
 
 def _deploy(args) -> None:
@@ -93,6 +127,8 @@ def _deploy(args) -> None:
 BENCHMARKS = {
     "build": "cicd.bench",  # cold/no-change/one-component builds -> bench/results/build.json
     "data": "cicd.bench_data",  # the data components at 1x and 100x -> bench/results/data.json
+    "model": "cicd.bench_model",  # train, evaluate, serve on the sample -> bench/results/model.json
+    "pipeline": "cicd.bench_pipeline",  # `make run` cold and warm -> bench/results/pipeline.json
 }
 
 
@@ -210,9 +246,21 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("compile", help="compile pipelines to dist/*/workflow.tar.gz").set_defaults(
         func=_compile
     )
-    sub.add_parser("run-local", help="run compiled pipelines with kfp.local").set_defaults(
-        func=_run_local
+    p = sub.add_parser("run-local", help="run a compiled pipeline with kfp.local")
+    p.add_argument("--pipeline", default="ct_pipeline", help="dist/<pipeline> (default: CT)")
+    p.add_argument("--data", default=None, help="other data of the same schema (a CSV path)")
+    p.add_argument(
+        "--sources", action="store_true", help="mount components/*/src over the images' code"
     )
+    p.set_defaults(func=_run_local)
+    sub.add_parser("serve", help="start or keep the local prediction service").set_defaults(
+        func=_serve
+    )
+    for name, text in [
+        ("promote", "the canary version takes all the traffic"),
+        ("rollback", "drop the canary, or go back to the previous stable version"),
+    ]:
+        sub.add_parser(name, help=text).set_defaults(func=_traffic)
     p = sub.add_parser("deploy", help="upload and deploy compiled pipelines to ENV")
     p.add_argument("--approve", action="store_true", help="the release approval prod requires")
     p.add_argument("--preflight", action="store_true", help="only check settings and approval")

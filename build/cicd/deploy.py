@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from cicd import upload
+from cicd import pipeline_parameters, upload
 from cicd.build_state import BuildState
 from cicd.compile import PACKAGE, images_of, pipeline_modules, read_package
 from cicd.deploy_record import DeployRecord
@@ -63,7 +63,7 @@ def deploy_pipeline(
     package = root / "dist" / pipeline / PACKAGE
     ir_text = _check_package(package, state, commit, settings)
     record = DeployRecord(root, settings.env, pipeline, commit, settings.target)
-    params = settings.parameters(pipeline)
+    params = pipeline_parameters.for_pipeline(root, pipeline, package, settings.env)
     try:
         snapshot = json.dumps(
             {"commit": commit, "env": settings.env, "settings": settings.resolved},

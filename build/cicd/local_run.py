@@ -268,10 +268,20 @@ def _run_docker_container(
     volumes: dict[str, Any],
     *,
     mounts: Sequence[str] = (),
+    writable: Sequence[str] = (),
+    sources: dict[str, str] | None = None,
     tracker: _Tracker | None = None,
 ) -> int:
     _ensure_image(client, image)
-    volumes = {**{m: {"bind": m, "mode": "ro"} for m in mounts}, **volumes}
+    volumes = {
+        **{m: {"bind": m, "mode": "ro"} for m in mounts},
+        **{m: {"bind": m, "mode": "rw"} for m in writable},
+        **volumes,
+    }
+    source = (sources or {}).get(image_component(image))
+    if source:
+        # The author's loop: the component's src/ as it is now, over the code in its image.
+        volumes[source] = {"bind": "/app", "mode": "ro"}
     container = client.containers.run(
         image=image,
         command=command,
@@ -438,13 +448,25 @@ def _patched(module, name: str, replacement) -> Iterator[None]:
         setattr(module, name, original)
 
 
+def image_component(image: str) -> str:
+    """The component an image reference belongs to: REGISTRY/NS/<component>:TAG@DIGEST."""
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return name.split(":", 1)[0]
+
+
 @contextlib.contextmanager
 def docker_runner_adapted(
-    mounts: list[Path] | None = None, observers: Sequence[TaskObserver] = ()
+    mounts: list[Path] | None = None,
+    observers: Sequence[TaskObserver] = (),
+    writable: list[Path] | None = None,
+    sources: dict[str, Path] | None = None,
 ) -> Iterator[None]:
     """kfp.local's DockerRunner as a cluster would run the steps; `mounts` are host folders
-    the steps read (local data), mounted read-only at the same paths. Each observer gets
-    task_started(record) and task_finished(record) for every container task run inside."""
+    the steps read (local data), mounted read-only at the same paths, `writable` the ones
+    they write (a local model registry). `sources` maps a component name to a src/ folder
+    mounted over its image's code (/app): a local run of edited code without a rebuild.
+    Each observer gets task_started(record) and task_finished(record) for every container
+    task run inside."""
     from kfp.local import (
         dag_orchestrator,
         docker_task_handler,
@@ -464,7 +486,13 @@ def docker_runner_adapted(
         (
             docker_task_handler,
             "run_docker_container",
-            functools.partial(_run_docker_container, mounts=extra, tracker=tracker),
+            functools.partial(
+                _run_docker_container,
+                mounts=extra,
+                writable=[str(Path(m).resolve()) for m in writable or []],
+                sources={k: str(Path(v).resolve()) for k, v in (sources or {}).items()},
+                tracker=tracker,
+            ),
         ),
         (
             executor_output_utils,
@@ -510,6 +538,9 @@ def run_package(
     arguments: dict[str, Any],
     lineage_db: Path | None = None,
     observers: Sequence[TaskObserver] = (),
+    mounts: list[Path] | None = None,
+    writable: list[Path] | None = None,
+    sources: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
     """Runs the pipeline in a workflow.tar.gz; returns its outputs (artifacts as URIs).
     The run, its steps and artifacts are recorded in the lineage store `lineage_db`
@@ -531,7 +562,12 @@ def run_package(
         pipeline_root=pipeline_root,
         parameters=arguments,
     ) as recorder:
-        with docker_runner_adapted(observers=[recorder, ProgressPrinter(), *observers]):
+        with docker_runner_adapted(
+            mounts,
+            observers=[recorder, ProgressPrinter(), *observers],
+            writable=writable,
+            sources=sources,
+        ):
             try:
                 task = pipeline(**arguments)
             except RuntimeError as e:

@@ -1,0 +1,101 @@
+"""The continuous-training pipeline (Figure 4 of the reference architecture), composed from
+the shared components through the ComponentStore:
+
+    extract_data -> validate_data -> transform_data -> train_model -> evaluate_model -> deploy_model
+
+Gates: kfp.local (2.13) cannot run `dsl.If`, and on a cluster a `dsl.If` on a container's output
+would be the only place a decision lives. So each gate is inside the component that guards the
+next step, and takes the same decision wherever the step runs:
+- data fit? validate_data runs with fail_on_anomalies=true: on any anomaly (schema, drift
+  against the previous statistics) it writes its report and fails, so nothing downstream runs;
+- model blessed? deploy_model deploys only a model whose blessing holds BLESSED, and otherwise
+  succeeds having changed nothing.
+
+Every parameter comes from settings.yaml for the chosen environment (cicd.pipeline_parameters);
+the defaults here are only what a run without settings would use."""
+
+from kfp import dsl
+
+from pipelines.component_store import default_store
+
+store = default_store()
+extract_data = store.load_component("extract_data")
+validate_data = store.load_component("validate_data")
+transform_data = store.load_component("transform_data")
+train_model = store.load_component("train_model")
+evaluate_model = store.load_component("evaluate_model")
+deploy_model = store.load_component("deploy_model")
+
+
+@dsl.pipeline(
+    name="continuous-training",
+    description="Extract, validate, transform, train, evaluate against the serving model, "
+    "and deploy a blessed model as a canary.",
+)
+def ct_pipeline(
+    source: str,
+    schema: str,
+    transform_module: str,
+    previous_statistics_uri: str,
+    eval_config: str,
+    registry: str,
+    model_name: str,
+    splits: str = '{"train": 2, "eval": 1}',
+    drift_numeric_jsd: float = 0.15,
+    drift_categorical_linf: float = 0.1,
+    hidden_units: str = "64,32",
+    learning_rate: float = 0.001,
+    epochs: int = 8,
+    batch_size: int = 128,
+    tuning_max_trials: int = 0,
+    tuning_epochs_per_trial: int = 3,
+    canary_percent: int = 10,
+    beam_args: str = "",
+):
+    extract = extract_data(source=source, splits=splits, beam_args=beam_args)
+    # The statistics of the data the serving model was trained on (or a NO_STATISTICS
+    # marker on the first run): the reference for drift.
+    previous = dsl.importer(
+        artifact_uri=previous_statistics_uri, artifact_class=dsl.Artifact, reimport=False
+    )
+    validate = validate_data(
+        examples=extract.outputs["examples"],
+        schema=schema,
+        previous_statistics=previous.output,
+        drift_numeric_jsd=drift_numeric_jsd,
+        drift_categorical_linf=drift_categorical_linf,
+        fail_on_anomalies=True,  # the data gate
+        beam_args=beam_args,
+    )
+    transform = transform_data(
+        examples=extract.outputs["examples"],
+        schema=schema,
+        module=transform_module,
+        beam_args=beam_args,
+    ).after(validate)
+    train = train_model(
+        transformed_examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        hidden_units=hidden_units,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        batch_size=batch_size,
+        tuning_max_trials=tuning_max_trials,
+        tuning_epochs_per_trial=tuning_epochs_per_trial,
+        model_name=model_name,
+    )
+    evaluate = evaluate_model(
+        model=train.outputs["model"],
+        examples=extract.outputs["examples"],
+        eval_config=eval_config,
+        registry=registry,
+        model_name=model_name,
+        beam_args=beam_args,
+    )
+    deploy_model(
+        model=train.outputs["model"],
+        blessing=evaluate.outputs["blessing"],  # the model gate
+        registry=registry,
+        model_name=model_name,
+        canary_percent=canary_percent,
+    )
