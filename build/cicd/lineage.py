@@ -679,6 +679,15 @@ def _mb(value: int | None) -> str:
     return "?" if value is None else f"{value / 2**20:.0f}MB"
 
 
+def _short(parameters: dict[str, Any], width: int = 40) -> str:
+    """Parameters on one line: a long value (a schema, a module's source) is cut."""
+    shown = {}
+    for key, value in sorted((parameters or {}).items()):
+        text = value if isinstance(value, str) else _dumps(value)
+        shown[key] = text if len(text) <= width else f"{text[:width]}... ({len(text)} chars)"
+    return _dumps(shown)
+
+
 def render_runs(runs: list[dict[str, Any]]) -> str:
     lines = []
     for r in runs:
@@ -686,7 +695,7 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
         tasks = f" tasks {','.join(r['tasks'])}" if "tasks" in r else ""
         lines.append(
             f"{r['id']}  {r['pipeline']}  {r['status']}  {_when(r['started_at'])}"
-            f"{_took(r['started_at'], r['ended_at'])}  {_dumps(r['parameters'])}{tasks}{failed}"
+            f"{_took(r['started_at'], r['ended_at'])}  {_short(r['parameters'])}{tasks}{failed}"
         )
     return "\n".join(lines) or "(no runs)"
 

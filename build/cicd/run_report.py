@@ -64,6 +64,8 @@ def _report_path(record, name: str, run_dir: Path, task: str) -> Path | None:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 2:
+        return str(int(value))  # a count (KFP metadata turns every number into a float)
     if isinstance(value, float):
         return f"{value:.4f}"
     return "-" if value is None else str(value)
@@ -99,7 +101,9 @@ def summary_text(result) -> str:
         rss = f"{r.peak_rss_bytes / 2**20:.0f} MB" if r.peak_rss_bytes else "-"
         lines.append(f"  {r.task:<16} {r.status:<8} {took:>7}  peak RSS {rss}")
     if f["rows"]:
-        lines.append("  rows per split: " + ", ".join(f"{k} {v}" for k, v in f["rows"].items()))
+        lines.append(
+            "  rows per split: " + ", ".join(f"{k} {_fmt(v)}" for k, v in f["rows"].items())
+        )
     validation = f["validation"]
     if validation is not None:
         anomalies = validation.get("anomalies") or []

@@ -1,0 +1,81 @@
+"""The end of a CT run: the summary and the one-page report, from what the steps wrote."""
+
+import json
+from pathlib import Path
+
+from cicd import run_report
+from cicd.ct_run import CtRun
+from cicd.local_run import ArtifactRecord, TaskRecord
+
+
+def _step(task: str, outputs: list[ArtifactRecord], status: str = "SUCCESS") -> TaskRecord:
+    return TaskRecord(
+        task=task, component=f"comp-{task}", image_ref=f"r/{task}:sha@sha256:1",
+        output_artifacts=outputs, started_at=100.0, ended_at=104.5, status=status,
+        peak_rss_bytes=300 * 2**20,
+    )  # fmt: skip
+
+
+def _artifact(tmp_path: Path, task: str, name: str, files: dict, metadata=None):
+    folder = tmp_path / task / name
+    folder.mkdir(parents=True)
+    for filename, content in files.items():
+        (folder / filename).write_text(content if isinstance(content, str) else json.dumps(content))
+    return ArtifactRecord(name, "system.Artifact", str(folder), metadata or {})
+
+
+def _result(tmp_path: Path, steps, status="SUCCEEDED", failed=None, reason=None) -> CtRun:
+    return CtRun(
+        run_dir=tmp_path, status=status, seconds=61.2, steps=steps,
+        arguments={"source": "/data/taxi.csv"}, previous_statistics="/stats",
+        failed_task=failed, reason=reason, service={"url": "http://h:1/v1/models/m",
+        "action": "started"}, lineage_run="run-1",
+    )  # fmt: skip
+
+
+def test_summary_and_report_of_a_blessed_run(tmp_path):
+    html_report = "<html><body><h1>TFDV says fine</h1></body></html>"
+    steps = [
+        _step("extract-data", [ArtifactRecord("metrics", "system.Metrics", "/m", {"rows_train": 20.0, "rows_eval": 10.0})]),  # noqa: E501
+        _step("validate-data", [
+            _artifact(tmp_path, "v", "anomalies", {"summary.json": {"decision": "continue", "anomalies": []}}),  # noqa: E501
+            ArtifactRecord("report", "system.HTML", str(tmp_path / "v.html")),
+        ]),
+        _step("evaluate-model", [
+            _artifact(tmp_path, "e", "evaluation", {"slice_metrics.json": {
+                "baseline": {"version": 3}, "slices": [{"slice": "Overall", "candidate": {
+                    "auc": 0.95, "example_count": 10.0}, "diff": {"auc": 0.01}}]}}),
+            _artifact(tmp_path, "e", "blessing", {"blessing.json": {
+                "blessed": True, "baseline_version": 3, "reasons": ["AUC passes"]}}),
+        ]),
+        _step("deploy-model", [_artifact(tmp_path, "d", "deployment", {"deployment.json": {
+            "version": 4, "stable": 3, "canary": {"version": 4, "traffic_percent": 10}}})]),
+    ]  # fmt: skip
+    (tmp_path / "v.html").write_text(html_report)
+    result = _result(tmp_path, steps)
+    result.report = run_report.write(result, tmp_path / "report.html")
+    text = run_report.summary_text(result)
+    assert "rows per split: train 20, eval 10" in text
+    assert "data validation: continue, 0 anomalies" in text
+    assert "Overall" in text and "0.9500 (+0.0100)" in text and "vs serving version 3" in text
+    assert "blessing: BLESSED against serving version 3: AUC passes" in text
+    assert 'deployment: version 4; stable 3, canary {"version": 4' in text
+    assert "served at http://h:1/v1/models/m" in text
+    page = result.report.read_text()
+    assert "TFDV says fine" in page  # the validation report, embedded
+    assert "Model evaluation" in page and "Not produced in this run" in page  # no eval report
+
+
+def test_a_run_stopped_at_validation_shows_why(tmp_path):
+    written = tmp_path / "pipeline-1" / "validate-data" / "anomalies"
+    written.mkdir(parents=True)
+    summary = {"decision": "stop", "anomalies": [{"section": "train", "feature": "fare",
+               "anomaly": "High Linfty distance"}], "drifted_features": ["fare"]}  # fmt: skip
+    (written / "summary.json").write_text(json.dumps(summary))
+    steps = [_step("extract-data", []), _step("validate-data", [], status="FAILURE")]
+    result = _result(tmp_path, steps, "FAILED", "validate-data", "drift in fare")
+    result.report = run_report.write(result, tmp_path / "report.html")
+    text = run_report.summary_text(result)
+    assert "data validation: stop, 1 anomalies (fare: High Linfty distance)" in text
+    assert "STOPPED at validate-data: drift in fare" in text
+    assert "stopped at validate-data" in result.report.read_text()
