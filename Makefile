@@ -12,7 +12,7 @@ CICD := $(PY) -m cicd
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
-	compile run run-dev serve promote rollback lineage deploy component schema bench lock clean
+	compile run run-dev serve promote rollback lineage watch monitor status deploy component schema bench lock clean
 
 help: ## list the verbs
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -76,6 +76,15 @@ rollback: venv ## drop the canary, or go back to the previous stable version
 lineage: venv ## what the local runs used and produced: make lineage Q="runs" (see README)
 	@$(CICD) lineage $(or $(Q),runs)
 
+watch: build ## new data under triggers.new_data.prefix: a drift check per new span, retraining on drift (ONCE=1)
+	@$(CICD) watch $(if $(ONCE),--once)
+
+monitor: build ## model degradation: live metrics from labelled predictions, retraining when below (ONCE=1)
+	@$(CICD) monitor $(if $(ONCE),--once) --every $(or $(EVERY),60)
+
+status: venv ## the serving model, recent runs, spans seen and trigger decisions
+	@$(CICD) status
+
 deploy: venv ## build, upload and deploy to ENV (make deploy ENV=dev; prod needs APPROVE=1)
 	@$(CICD) deploy --preflight $(if $(APPROVE),--approve)
 	@$(MAKE) --no-print-directory build
@@ -90,7 +99,7 @@ schema: venv ## infer a first data schema from the sample, for a person to curat
 		--data "$$($(CICD) settings data.source)" --out "$$($(CICD) settings data.schema)" \
 		$(if $(FORCE),--force)
 
-bench: setup ## benchmarks -> bench/results/<name>.json (BENCH=build|data for one)
+bench: setup ## benchmarks -> bench/results/<name>.json (BENCH=build|data|model|pipeline for one)
 	@$(CICD) bench $(BENCH)
 
 lock: ## re-resolve requirements.in into requirements.lock (needs the package registry)

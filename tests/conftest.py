@@ -109,6 +109,13 @@ def registry(docker_client, tmp_path_factory) -> str:
     server.stop(docker_client)
 
 
+@pytest.fixture(scope="session")
+def project_factory():
+    """make_project, for module-scoped fixtures: test modules cannot import this conftest by
+    name (with --import-mode=importlib, `conftest` may be a component's own)."""
+    return make_project
+
+
 @pytest.fixture
 def docker_project(tmp_path, registry, docker_client) -> Path:
     """A project pushing to the session registry under a namespace of its own."""

@@ -315,10 +315,9 @@ class Collector:
 
 
 @pytest.fixture(scope="module")
-def compiled_hello(registry, docker_client, tmp_path_factory):
+def compiled_hello(registry, docker_client, tmp_path_factory, project_factory):
     """The sample project built into the session registry and compiled, once per module."""
-    from conftest import make_project
-
+    make_project = project_factory
     from cicd import steps
     from cicd.compile import compile_all
 
