@@ -71,7 +71,9 @@ def export(
         inputs = {k: tf.reshape(transformed[k], [-1, 1]) for k in layout.keys}
         return {OUTPUT_KEY: model(inputs, training=False)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+    )
     def serve_examples(examples):
         return predict(tf.io.parse_example(examples, serving_spec))
 
@@ -80,11 +82,13 @@ def export(
         for name, feature in sorted(serving_spec.items())
     }
 
-    @tf.function(input_signature=[raw_inputs])
+    @tf.function(input_signature=[raw_inputs], autograph=False)
     def serve_raw(features):
         return predict({k: _dense_to_raw(v, serving_spec[k]) for k, v in features.items()})
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+    )
     def transform_features(examples):
         transformed = model.tft_layer(tf.io.parse_example(examples, full_spec))
         return {k: v for k, v in transformed.items() if isinstance(v, tf.Tensor)}
@@ -94,7 +98,7 @@ def export(
         "serving_raw": serve_raw.get_concrete_function(),
         "transform_features": transform_features.get_concrete_function(),
     }
-    model.save(model_dir, save_format="tf", signatures=signatures)
+    model.save(model_dir, save_format="tf", signatures=signatures, save_traces=False)
     write_sidecar(model_dir, sidecar)
 
 

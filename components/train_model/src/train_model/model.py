@@ -6,6 +6,7 @@ over both gives the probability of the positive label."""
 from __future__ import annotations
 
 from train_model.features import FeatureLayout
+from train_model.graph_functions import without_autograph
 
 METRICS = ("binary_accuracy", "auc")
 
@@ -43,7 +44,7 @@ def build(layout: FeatureLayout, hidden_units: tuple[int, ...], learning_rate: f
     both = _concat(keras, [x, *wide], "wide_and_deep")
     output = keras.layers.Dense(1, activation="sigmoid", name="probability")(both)
 
-    model = keras.Model(inputs=inputs, outputs=output, name="wide_and_deep")
+    model = without_autograph(keras.Model(inputs=inputs, outputs=output, name="wide_and_deep"))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=keras.losses.BinaryCrossentropy(),
