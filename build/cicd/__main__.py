@@ -197,6 +197,43 @@ def _lineage(args) -> None:
     print(json.dumps(answer, indent=2, default=str) if args.json else render(answer))
 
 
+def _monitor(args) -> None:
+    """The degradation trigger (cicd.degradation): one check, or one every --every seconds."""
+    from cicd import degradation
+
+    if args.every <= 0:
+        raise BuildError(f"--every {args.every}: expected seconds above 0")
+    result = degradation.monitor(args.root, every_s=args.every, once=args.once)
+    if args.once and result is not None and result.decision == "failed":
+        raise BuildError(result.reason)
+
+
+def _watch(args) -> None:
+    """The new-data trigger: polls triggers.new_data.prefix, a drift check per new span."""
+    from cicd.watcher import Watcher
+
+    watcher = Watcher(args.root)
+    if args.retry:
+        decision = watcher.retry(args.retry)
+        print(f"[watch] {decision.span}: {decision.decision}: {decision.reason}")
+        return
+    settings = watcher.settings()
+    every = "once" if args.once else f"every {settings.poll_s:g}s"
+    print(f"[watch] {settings.prefix} ({settings.pattern!r}), {every}", flush=True)
+    try:
+        processed = watcher.run(once=args.once)
+    except KeyboardInterrupt:
+        return
+    print(f"[watch] {processed} new spans processed")
+
+
+def _status(args) -> None:
+    from cicd import status
+
+    answer = status.gather(args.root, limit=args.limit)
+    print(json.dumps(answer, indent=2, default=str) if args.json else status.render(answer))
+
+
 def _add_lineage_parser(sub) -> None:
     p = sub.add_parser("lineage", help="query the lineage store of local runs")
     p.add_argument("--db", type=Path, help="the store (default: ROOT/.local/lineage.sqlite)")
@@ -275,6 +312,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("key")
     p.set_defaults(func=_settings)
     _add_lineage_parser(sub)
+    p = sub.add_parser("monitor", help="model degradation: live metrics, retrain when below")
+    p.add_argument("--once", action="store_true", help="one check, then exit")
+    p.add_argument("--every", type=float, default=60.0, help="seconds between checks (60)")
+    p.set_defaults(func=_monitor)
+    p = sub.add_parser("watch", help="new-data trigger: a drift check on each new span")
+    p.add_argument("--once", action="store_true", help="process what is there, then exit")
+    p.add_argument("--retry", metavar="URI", help="run a claimed (crashed) or failed span again")
+    p.set_defaults(func=_watch)
+    p = sub.add_parser("status", help="serving model, last runs, spans, trigger decisions")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("--limit", type=int, default=10, help="runs and decisions shown")
+    p.set_defaults(func=_status)
     args = parser.parse_args(argv)
     args.root = args.root.resolve()
     try:

@@ -9,6 +9,7 @@ store), and the host folders the containers read (the data) and write (the model
 
 from __future__ import annotations
 
+import glob
 import json
 import time
 from dataclasses import dataclass, field
@@ -111,8 +112,11 @@ def run(
     sources: bool = False,
     serve: bool = True,
     service_image: str | None = None,
+    previous_statistics: str | None = None,
 ) -> CtRun:
-    """One CT run; raises BuildError (after writing the report) when a step fails."""
+    """One CT run; raises BuildError (after writing the report) when a step fails.
+    `previous_statistics` replaces the drift reference (the drift trigger passes the statistics
+    its own check computed on the span, see cicd.drift_trigger)."""
     from cicd import pipeline_parameters, run_report, serving
     from cicd.compile import PACKAGE
     from cicd.lineage import DEFAULT_DB
@@ -122,7 +126,7 @@ def run(
     package = root / "dist" / PIPELINE / PACKAGE
     if not package.is_file():
         raise BuildError(f"{package}: not found; run `make build` first")
-    if data and "://" not in data and not Path(data).exists():
+    if data and "://" not in data and not glob.glob(data):  # a path or a glob
         raise BuildError(f"DATA={data}: no such file or folder")
     model = load_model_settings(root, env)
     lineage_db = root / DEFAULT_DB
@@ -130,7 +134,10 @@ def run(
     if not registry.startswith("gs://"):
         Path(registry).mkdir(parents=True, exist_ok=True)
         Path(registry).chmod(0o1777)  # the deploy step writes it as uid 1000
-    reference = drift_reference(root, registry, model.name, lineage_db)
+    if previous_statistics:
+        reference = Path(previous_statistics)
+    else:
+        reference = drift_reference(root, registry, model.name, lineage_db)
     arguments = pipeline_parameters.for_pipeline(
         root,
         PIPELINE,
@@ -169,16 +176,18 @@ def run(
         result.reason = _reason(failed, run_dir, e)
         error = e
     result.seconds = time.monotonic() - started
-    result.lineage_run = _latest_run_id(lineage_db)
+    result.lineage_run = run_id_of(lineage_db, run_dir)
     if result.status == "SUCCEEDED" and serve:
         result.service = _serve(root, model, serving, service_image)
     result.report = run_report.write(result, run_dir / "report.html")
     print(run_report.summary_text(result), flush=True)
     if error is not None:
-        raise BuildError(
+        failure = BuildError(
             f"the run stopped at {result.failed_task or 'a step'}: {result.reason}\n"
             f"  report: {result.report}; the serving model is unchanged"
-        ) from error
+        )
+        failure.ct_run = result  # the run that failed, for callers that record it (triggers)
+        raise failure from error
     return result
 
 
@@ -188,14 +197,19 @@ def _components(root: Path):
     return discover(root)
 
 
-def _latest_run_id(lineage_db: Path) -> str | None:
+def run_id_of(lineage_db: Path, run_dir: Path) -> str | None:
+    """The lineage run recorded with this pipeline root: the newest run would be another
+    process's when two runs overlap (a watcher beside `make run`)."""
     from cicd.lineage import LineageStore
 
     if not lineage_db.is_file():
         return None
     with LineageStore(lineage_db) as store:
-        runs = store.runs(limit=1)
-    return runs[0]["id"] if runs else None
+        row = store.db.execute(
+            "SELECT id FROM runs WHERE pipeline_root = ? ORDER BY started_at DESC LIMIT 1",
+            (str(run_dir),),
+        ).fetchone()
+    return row[0] if row else None
 
 
 def _reason(failed: TaskRecord | None, run_dir: Path, error: Exception) -> str:
