@@ -76,14 +76,14 @@ rollback: venv ## drop the canary, or go back to the previous stable version
 lineage: venv ## what the local runs used and produced: make lineage Q="runs" (see README)
 	@$(CICD) lineage $(or $(Q),runs)
 
-watch: build ## new data under triggers.new_data.prefix: a drift check per new span, retraining on drift (ONCE=1)
-	@$(CICD) watch $(if $(ONCE),--once)
+watch: build ## new data under triggers.new_data.prefix: a drift check per new span, retraining on drift (ONCE=1, RETRY=uri)
+	@$(CICD) watch $(if $(ONCE),--once) $(if $(RETRY),--retry "$(RETRY)")
 
 monitor: build ## model degradation: live metrics from labelled predictions, retraining when below (ONCE=1)
 	@$(CICD) monitor $(if $(ONCE),--once) --every $(or $(EVERY),60)
 
 status: venv ## the serving model, recent runs, spans seen and trigger decisions
-	@$(CICD) status
+	@$(CICD) status $(if $(JSON),--json)
 
 deploy: venv ## build, upload and deploy to ENV (make deploy ENV=dev; prod needs APPROVE=1)
 	@$(CICD) deploy --preflight $(if $(APPROVE),--approve)
