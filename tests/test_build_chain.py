@@ -201,3 +201,24 @@ def test_a_failing_step_fails_the_local_run(docker_project, monkeypatch, tmp_pat
     [compiled] = compile_all(root)
     with pytest.raises(BuildError, match="the local run failed"):
         run_package(compiled.package, tmp_path / "runs", {"message": "x", "repeat": 0})
+
+
+def test_an_edited_component_runs_from_its_source_without_a_rebuild(
+    docker_project, monkeypatch, tmp_path
+):
+    # `make run-dev`: the component's src/ mounted over its image's code.
+    root = docker_project
+    build(root, SHA1, monkeypatch)
+    [compiled] = compile_all(root)
+    main = root / "components" / "word_count" / "src" / "word_count" / "main.py"
+    main.write_text(main.read_text().replace('"words": sum(', '"words": 2 * sum('))
+    edited = run_package(
+        compiled.package,
+        tmp_path / "dev",
+        {"message": "one two three"},
+        sources={"word_count": root / "components" / "word_count" / "src"},
+    )
+    assert edited == {"Output": 18}  # the edit ran, though no image was rebuilt
+    # Without the overlay the built image runs the code it was built with, as CI and clusters do.
+    built = run_package(compiled.package, tmp_path / "built", {"message": "one two three"})
+    assert built == {"Output": 9}
