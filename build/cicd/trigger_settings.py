@@ -1,6 +1,8 @@
-"""The `triggers` section of settings.yaml (and the drift thresholds of data.validation.drift
-it relies on) for one environment, checked in one place: every problem names the file, the
-environment and the setting, so a trigger that cannot decide says which value to fix."""
+"""The new-data and drift parts of settings.yaml's `triggers` section (and the drift thresholds
+of data.validation.drift they rely on) for one environment, checked in one place: every problem
+names the file, the environment and the setting, so a trigger that cannot decide says which
+value to fix. `triggers.degradation` belongs to cicd.degradation, so that a bad degradation
+setting does not stop the watcher (nor a bad watcher setting the monitor)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from typing import Any
 
 from cicd.errors import BuildError
 from cicd.settings import load_raw
-
-METRICS = ("binary_accuracy", "auc")
 
 
 class TriggerSettingsError(BuildError):
@@ -27,7 +27,6 @@ class TriggerSettings:
     retrain_on_drift: bool
     drift_numeric_jsd: float
     drift_categorical_linf: float
-    degradation: dict[str, Any]  # request_log, labels, metric, threshold, window, min_samples
     target: str  # deploy.target: none (kfp.local) | kfp | vertex
 
     @property
@@ -93,26 +92,6 @@ def load_trigger_settings(root: Path, env: str | None = None) -> TriggerSettings
     # are both within [0, 1]; 0 would call any sample drifted.
     jsd = number("data.validation.drift.numeric_jsd", 0, 1, low_open=True)
     linf = number("data.validation.drift.categorical_linf", 0, 1, low_open=True)
-    degradation = {}
-    if isinstance(_get(raw, "triggers.degradation"), dict):
-        metric = _get(raw, "triggers.degradation.metric")
-        if metric not in METRICS:
-            problems.append(
-                f"triggers.degradation.metric is {metric!r}; use one of {', '.join(METRICS)}"
-            )
-        degradation = {
-            "request_log": text("triggers.degradation.request_log"),
-            "labels": text("triggers.degradation.labels"),
-            "metric": metric,
-            "threshold": number("triggers.degradation.threshold", 0, 1),
-            "window": number("triggers.degradation.window", 1, kind=int),
-            "min_samples": number("triggers.degradation.min_samples", 1, kind=int),
-        }
-        if degradation["min_samples"] > degradation["window"]:
-            problems.append(
-                f"triggers.degradation.min_samples ({degradation['min_samples']}) is larger "
-                f"than triggers.degradation.window ({degradation['window']})"
-            )
     target = str(_get(raw, "deploy.target") or "none")
     if problems:
         raise TriggerSettingsError(f"{path} (environment {env!r}): " + "; ".join(problems))
@@ -124,6 +103,5 @@ def load_trigger_settings(root: Path, env: str | None = None) -> TriggerSettings
         retrain_on_drift=bool(retrain),
         drift_numeric_jsd=jsd,
         drift_categorical_linf=linf,
-        degradation=degradation,
         target=target,
     )
