@@ -100,6 +100,14 @@ def test_keras_metric_names_are_accepted():
             '{"metrics": ["AUC"], "change_thresholds": {"AUC": {"direction": "higher"}}}',
             "eval_config.change_thresholds.AUC: needs absolute or relative",
         ),
+        (
+            '{"metrics": ["AUC"], "metric_options": {"Recall": {"top_k": 1}}}',
+            "eval_config.metric_options.Recall: not a metric of eval_config.metrics (AUC)",
+        ),
+        (
+            '{"metrics": ["AUC"], "metric_options": {"AUC": 1000}}',
+            "eval_config.metric_options.AUC is 1000; expected an object",
+        ),
     ],
 )
 def test_malformed_eval_config_is_refused_by_name(text, expected):
@@ -141,3 +149,12 @@ def test_tfma_config_puts_thresholds_on_the_overall_slice_only(helpers):
     first_auc = next(m for m in first.metrics_specs[0].metrics if m.class_name == "AUC")
     assert first_auc.per_slice_thresholds[0].threshold.HasField("value_threshold")
     assert not first_auc.per_slice_thresholds[0].threshold.HasField("change_threshold")
+
+
+def test_metric_options_reach_the_metric_config():
+    import json
+
+    s = _parse({"metrics": ["AUC", "Recall"], "metric_options": {"AUC": {"num_thresholds": 1000}}})
+    metrics = {m.class_name: m for m in tfma_config.build(s, "y", False).metrics_specs[0].metrics}
+    assert json.loads(metrics["AUC"].config) == {"num_thresholds": 1000}
+    assert metrics["Recall"].config == ""

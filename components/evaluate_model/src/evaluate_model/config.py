@@ -5,10 +5,13 @@ checked into an EvalSettings. Every problem raises InputError naming the field a
      "metrics": ["ExampleCount", "AUC", "BinaryAccuracy", "Calibration", "Precision", "Recall"],
      "slices": [[], ["trip_start_hour"], ["payment_type"]],
      "thresholds": {"AUC": {"lower": 0.75}},
-     "change_thresholds": {"AUC": {"direction": "higher", "absolute": -0.01}}}
+     "change_thresholds": {"AUC": {"direction": "higher", "absolute": -0.01}},
+     "metric_options": {"AUC": {"num_thresholds": 1000}}}
 
 Metric names are class names of TFMA metrics (tfma.metrics) or of tf.keras metrics. A metric
-that only a threshold names is computed too. Thresholds apply to the overall slice."""
+that only a threshold names is computed too. Thresholds apply to the overall slice.
+`metric_options` passes keyword arguments to a listed metric's TFMA class (its MetricConfig
+config), e.g. fewer AUC thresholds than TFMA's 10,000."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from typing import Any
 
 from evaluate_model.inputs import InputError
 
-KEYS = ("label_key", "metrics", "slices", "thresholds", "change_thresholds")
+KEYS = ("label_key", "metrics", "slices", "thresholds", "change_thresholds", "metric_options")
 DIRECTIONS = ("higher", "lower")
 
 
@@ -66,6 +69,7 @@ class EvalSettings:
     thresholds: tuple[ValueThreshold, ...] = ()
     change_thresholds: tuple[ChangeThreshold, ...] = ()
     metric_names: dict[str, str] = field(default_factory=dict)  # class name -> TFMA key name
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # class -> kwargs
 
 
 def parse(text: str) -> EvalSettings:
@@ -109,6 +113,7 @@ def parse(text: str) -> EvalSettings:
             names.append(t.metric)
     if not names:
         raise InputError("eval_config.metrics is empty and no threshold names a metric")
+    metric_options = _metric_options(raw.get("metric_options") or {}, names)
     metric_names = resolve_metric_names(names)
     return EvalSettings(
         label_key=label_key,
@@ -117,7 +122,25 @@ def parse(text: str) -> EvalSettings:
         thresholds=thresholds,
         change_thresholds=change_thresholds,
         metric_names=metric_names,
+        metric_options=metric_options,
     )
+
+
+def _metric_options(raw: Any, names: list[str]) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, dict):
+        raise InputError(f"eval_config.metric_options is {raw!r}; expected {{Metric: {{...}}}}")
+    for name, options in raw.items():
+        if name not in names:
+            raise InputError(
+                f"eval_config.metric_options.{name}: not a metric of eval_config.metrics "
+                f"({', '.join(names)})"
+            )
+        if not isinstance(options, dict):
+            raise InputError(
+                f"eval_config.metric_options.{name} is {options!r}; expected an object of "
+                "the metric's keyword arguments"
+            )
+    return {name: dict(options) for name, options in raw.items()}
 
 
 def _slices(value: Any) -> tuple[tuple[str, ...], ...]:

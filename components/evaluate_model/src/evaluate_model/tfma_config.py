@@ -7,6 +7,8 @@ TFMA is imported inside the function: the contract check imports main, which imp
 
 from __future__ import annotations
 
+import json
+
 from evaluate_model.config import EvalSettings
 
 CANDIDATE = "candidate"
@@ -40,7 +42,10 @@ def build(settings: EvalSettings, label_key: str, with_baseline: bool):
 
     metrics = []
     for name in settings.metrics:
-        metric = tfma.MetricConfig(class_name=name)
+        options = settings.metric_options.get(name)
+        metric = tfma.MetricConfig(
+            class_name=name, config=json.dumps(options, sort_keys=True) if options else ""
+        )
         threshold = tfma.MetricThreshold()
         for t in settings.thresholds:
             if t.metric == name:
