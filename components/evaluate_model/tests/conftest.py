@@ -4,7 +4,6 @@ raw Examples from rows of the taxi CSV, a small SavedModel with the contract's s
 with train_model's test entry point (a good one, and a worse one trained on shuffled labels),
 a model registry as deploy_model lays it out, and the Cloud Storage emulator."""
 
-import csv
 import json
 import os
 import shutil
@@ -14,12 +13,14 @@ from types import SimpleNamespace
 
 import pytest
 
+from cicd import raw_examples
+from cicd.raw_examples import read_taxi_rows
+
 # TF 2.16 defaults to Keras 3; TFT 1.16 and TFMA 0.47 need Keras 2 (as the base image sets).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 REPO = Path(__file__).resolve().parents[3]
-CSV = REPO / "data" / "chicago_taxi" / "data.csv"
 RAW_SCHEMA = REPO / "data" / "schema" / "schema.pbtxt"
 TAXI_MODULE = REPO / "pipelines" / "modules" / "taxi_transform.py"
 # One in-process worker: the machine is shared; the data is small.
@@ -33,55 +34,9 @@ EVAL_CONFIG = {
 }
 
 
-def read_taxi_rows(count: int, start: int = 0) -> list[dict[str, str]]:
-    """Rows start..start+count of the taxi CSV, as strings ('' for an empty cell)."""
-    with CSV.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    return rows[start : start + count]
-
-
-def feature_types() -> dict[str, int]:
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    schema = text_format.Parse(RAW_SCHEMA.read_text(), schema_pb2.Schema())
-    return {f.name: f.type for f in schema.feature}
-
-
-def to_example(row: dict, types: dict[str, int]) -> bytes:
-    """A serialized tf.Example of a CSV row, typed as the schema says (CsvExampleGen's way):
-    empty cells (and None) are absent features."""
-    import tensorflow as tf
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    features = {}
-    for name, value in row.items():
-        if value is None or value == "":
-            continue
-        kind = types[name]
-        if kind == schema_pb2.INT:
-            features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-        elif kind == schema_pb2.FLOAT:
-            features[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-        else:
-            data = value if isinstance(value, bytes) else str(value).encode()
-            features[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
-
 def write_examples(uri: Path, splits: dict[str, list[dict]]) -> Path:
-    """An Examples artifact at uri: one gzipped TFRecord file per split."""
-    import tensorflow as tf
-    from mlops_runtime import examples
-
-    types = feature_types()
-    for split, rows in splits.items():
-        path = Path(examples.file_prefix(uri, split) + "-00000-of-00001.gz")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tf.io.TFRecordWriter(str(path), tf.io.TFRecordOptions(compression_type="GZIP")) as w:
-            for row in rows:
-                w.write(to_example(row, types))
-    return uri
+    """An Examples artifact at uri of raw taxi rows: one gzipped TFRecord file per split."""
+    return raw_examples.write_examples(uri, splits, RAW_SCHEMA.read_text())
 
 
 def write_signature_model(path: Path, label_key: str = "big_tipper") -> Path:

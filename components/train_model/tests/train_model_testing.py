@@ -14,11 +14,13 @@ TF_USE_LEGACY_KERAS=1; it imports no TensorFlow itself."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+
+from cicd import raw_examples
+from cicd.raw_examples import feature_types, read_taxi_rows, to_example  # noqa: F401 (re-exported)
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, as the base image sets
 REPO = Path(__file__).resolve().parents[3]
@@ -30,33 +32,6 @@ SCHEMA = REPO / "data" / "schema" / "schema.pbtxt"
 TAXI_MODULE = REPO / "pipelines" / "modules" / "taxi_transform.py"
 # One worker: the machine is shared; the data is tiny.
 TEST_BEAM_ARGS = "--runner=DirectRunner --direct_num_workers=1"
-
-
-def _transform_data_helpers():
-    """transform_data's test helpers (taxi CSV rows -> raw tf.Examples), loaded from its
-    conftest by path under a name of their own, so there is one copy of them."""
-    name = "transform_data_test_helpers"
-    if name not in sys.modules:
-        path = REPO / "components" / "transform_data" / "tests" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-def read_taxi_rows(count: int, start: int = 0) -> list[dict[str, str]]:
-    """Rows start..start+count of the taxi CSV, as strings ('' for an empty cell)."""
-    return _transform_data_helpers().read_taxi_rows(count, start)
-
-
-def feature_types(schema_text: str) -> dict[str, int]:
-    return _transform_data_helpers()._feature_types(schema_text)
-
-
-def to_example(row: dict, types: dict[str, int]) -> bytes:
-    """A serialized raw tf.Example of a CSV row (empty cells absent)."""
-    return _transform_data_helpers().to_example(row, types)
 
 
 def split_rows(rows: list[dict]) -> dict[str, list[dict]]:
@@ -74,7 +49,7 @@ def transform_taxi(workdir: Path, rows: int = 300, start: int = 0) -> SimpleName
     workdir = Path(workdir)
     schema_text = SCHEMA.read_text()
     splits = split_rows(read_taxi_rows(rows, start))
-    raw = _transform_data_helpers().write_examples(workdir / "raw", splits, schema_text)
+    raw = raw_examples.write_examples(workdir / "raw", splits, schema_text)
     transformed, graph = workdir / "transformed_examples", workdir / "transform_graph"
     transform_data.run(
         str(raw), schema_text, str(TAXI_MODULE), str(transformed), str(graph), TEST_BEAM_ARGS
