@@ -1,13 +1,19 @@
 """The continuous-training pipeline (Figure 4 of the reference architecture), composed from
 the shared components through the ComponentStore:
 
-    extract_data -> validate_data -> transform_data -> train_model -> evaluate_model -> deploy_model
+    extract_data -> validate_data ---------+
+                 -> transform_data -> train_model -> evaluate_model -> deploy_model
+
+Validation and transformation both read the extracted data and run side by side, as TFX's
+ExampleValidator and Transform do; training waits for both. Transform's output is used only if
+validation passes, so no model is trained, evaluated or deployed from data that is not fit.
 
 Gates: kfp.local (2.13) cannot run `dsl.If`, and on a cluster a `dsl.If` on a container's output
 would be the only place a decision lives. So each gate is inside the component that guards the
 next step, and takes the same decision wherever the step runs:
 - data fit? validate_data runs with fail_on_anomalies=true: on any anomaly (schema, drift
-  against the previous statistics) it writes its report and fails, so nothing downstream runs;
+  against the previous statistics) it writes its report and fails, so training and everything
+  after it never run (and a local run stops the transformation running beside it);
 - model blessed? deploy_model deploys only a model whose blessing holds BLESSED, and otherwise
   succeeds having changed nothing.
 
@@ -72,7 +78,7 @@ def ct_pipeline(
         schema=schema,
         module=transform_module,
         beam_args=beam_args,
-    ).after(validate)
+    )
     train = train_model(
         transformed_examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -83,7 +89,7 @@ def ct_pipeline(
         tuning_max_trials=tuning_max_trials,
         tuning_epochs_per_trial=tuning_epochs_per_trial,
         model_name=model_name,
-    )
+    ).after(validate)  # the data gate: train only on data validation found fit
     evaluate = evaluate_model(
         model=train.outputs["model"],
         examples=extract.outputs["examples"],

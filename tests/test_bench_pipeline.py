@@ -95,13 +95,17 @@ def test_split_stamped_keeps_the_time_a_line_began():
     assert lines == [] and rest_at == 3.0
 
 
-def test_outside_share():
-    share = bp.outside_share(100.0, [30.0, None, 40.0])
+def test_outside_share_counts_steps_side_by_side_once():
+    # 0-30 alone, then 40-60 and 50-80 overlapping: 30 + 40 s covered, 80 s busy.
+    share = bp.outside_share(100.0, [(0.0, 30.0), (50.0, 80.0), (40.0, 60.0)])
     assert share == {
         "inside_containers_s": 70.0,
         "outside_containers_s": 30.0,
         "outside_share": 0.3,
+        "containers_busy_s": 80.0,
+        "mean_containers_running": 1.14,
     }
+    assert bp.covered_s([(0.0, 10.0), (2.0, 5.0)]) == 10.0  # one inside another
     assert bp.outside_share(0.0, [])["outside_share"] is None
 
 

@@ -130,10 +130,16 @@ def test_three_runs_first_second_and_drifted(project):
     # 1. The first run: every step, blessed on value thresholds, stable, served.
     first = _run(project)
     assert first.status == "SUCCEEDED"
-    assert [r.task for r in first.steps] == [
-        "extract-data", "validate-data", "transform-data", "train-model", "evaluate-model",
-        "deploy-model",
-    ]  # fmt: skip
+    steps = {r.task: r for r in first.steps}
+    order = list(steps)  # in start order
+    assert order[0] == "extract-data" and set(order[1:3]) == {"validate-data", "transform-data"}
+    assert order[3:] == ["train-model", "evaluate-model", "deploy-model"]
+    # Validation and transformation both start after extraction; training after both.
+    for upstream, downstream in (
+        ("extract-data", "validate-data"), ("extract-data", "transform-data"),
+        ("validate-data", "train-model"), ("transform-data", "train-model"),
+    ):  # fmt: skip
+        assert steps[upstream].ended_at <= steps[downstream].started_at
     assert all(r.status == "SUCCESS" and r.peak_rss_bytes for r in first.steps)
     assert Path(first.previous_statistics).name == "no_statistics"
     facts = __import__("cicd.run_report", fromlist=["facts"]).facts(first)
@@ -194,6 +200,11 @@ def test_three_runs_first_second_and_drifted(project):
         _run(project, data=str(path))
     assert _serving_json(root) == state
     with lineage.LineageStore(root / ".local" / "lineage.sqlite") as store:
-        latest = store.runs(limit=1)[0]
+        latest = store.run("latest")
     assert latest["status"] == "FAILED" and latest["failed_task"] == "validate-data"
+    # The transformation beside it is stopped (or had ended); nothing after it started.
+    tasks = {t["task"]: t["status"] for t in latest["tasks"]}
+    assert tasks["validate-data"] == "FAILURE"
+    assert tasks.get("transform-data") in ("CANCELLED", "SUCCESS")
+    assert not {"train-model", "evaluate-model", "deploy-model"} & set(tasks)
     assert sorted(root.glob("dist/local_runs/ct_pipeline/*/report.html"))[-1].is_file()

@@ -49,7 +49,9 @@ def test_the_ct_pipeline_chains_the_six_steps_with_gates_inside_components(compi
     assert "triggerPolicy" not in json.dumps(ir)
     validate = tasks["validate-data"]["inputs"]["parameters"]
     assert validate["fail_on_anomalies"]["runtimeValue"]["constant"] is True  # the data gate
-    assert "validate-data" in tasks["transform-data"]["dependentTasks"]
+    # Validation and transformation run side by side; training waits for the data gate.
+    assert tasks["transform-data"]["dependentTasks"] == ["extract-data"]
+    assert "validate-data" in tasks["train-model"]["dependentTasks"]
     deploy = tasks["deploy-model"]["inputs"]["artifacts"]
     assert deploy["blessing"]["taskOutputArtifact"] == {
         "outputArtifactKey": "blessing",

@@ -44,7 +44,9 @@ def test_summary_and_report_of_a_blessed_run(tmp_path):
         _step("evaluate-model", [
             _artifact(tmp_path, "e", "evaluation", {"slice_metrics.json": {
                 "baseline": {"version": 3}, "slices": [{"slice": "Overall", "candidate": {
-                    "auc": 0.95, "example_count": 10.0}, "diff": {"auc": 0.01}}]}}),
+                    "auc": 0.95, "example_count": 10.0}, "diff": {"auc": 0.01}},
+                    {"slice": "payment_type=Dispute", "candidate": {"auc": 0.0, "example_count": 1.0},  # noqa: E501
+                     "diff": {"auc": 0.0}}]}}),
             _artifact(tmp_path, "e", "blessing", {"blessing.json": {
                 "blessed": True, "baseline_version": 3, "reasons": ["AUC passes"]}}),
         ]),
@@ -58,6 +60,8 @@ def test_summary_and_report_of_a_blessed_run(tmp_path):
     assert "rows per split: train 20, eval 10" in text
     assert "data validation: continue, 0 anomalies" in text
     assert "Overall" in text and "0.9500 (+0.0100)" in text and "vs serving version 3" in text
+    [dispute] = [line for line in text.splitlines() if "payment_type=Dispute" in line]
+    assert dispute.split()[1:3] == ["1", "0.0000"]  # a count of 1, then the AUC
     assert "blessing: BLESSED against serving version 3: AUC passes" in text
     assert 'deployment: version 4; stable 3, canary {"version": 4' in text
     assert "served at http://h:1/v1/models/m" in text

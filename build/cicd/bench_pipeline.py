@@ -161,14 +161,29 @@ def step_entry(
     return entry
 
 
-def outside_share(wall_s: float, inside_s: list[float | None]) -> dict[str, Any]:
-    """The part of the run's wall time not spent inside the steps' containers."""
-    inside = sum(s for s in inside_s if s is not None)
+def covered_s(intervals: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one of the (start, end) intervals (steps run side by side:
+    their overlap counts once)."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def outside_share(wall_s: float, intervals: list[tuple[float, float]]) -> dict[str, Any]:
+    """The part of the run's wall time when no step's container was running, and how many
+    containers ran at once on average while any did."""
+    inside = covered_s(intervals)
+    busy = sum(end - start for start, end in intervals)
     outside = wall_s - inside
     return {
         "inside_containers_s": round(inside, 2),
         "outside_containers_s": round(outside, 2),
         "outside_share": round(outside / wall_s, 3) if wall_s else None,
+        "containers_busy_s": round(busy, 2),
+        "mean_containers_running": round(busy / inside, 2) if inside else None,
     }
 
 
@@ -184,11 +199,12 @@ def run_figures(
 ) -> dict[str, Any]:
     """One `make run`: wall time, steps, the share outside containers and the phases."""
     used: set[str] = set()
-    steps = [step_entry(t, match_container(t, spans, used), lines) for t in run["tasks"]]
+    matched = [match_container(t, spans, used) for t in run["tasks"]]
+    steps = [step_entry(t, span, lines) for t, span in zip(run["tasks"], matched, strict=True)]
     text = "\n".join(line for _, line in lines)
     build = _BUILD_DONE.search(text)
     pipeline_start, pipeline_end = run["started_at"], run["ended_at"] or ended
-    container_times = [s.get("container_s") for s in steps]
+    intervals = [(sp["start"], sp["end"]) for sp in matched if sp and sp["end"] is not None]
     service = [s for s in spans if (s["name"] or "").startswith("mlops-serving-")]
     images = sorted({s["image"] for s in steps})
     return {
@@ -205,9 +221,9 @@ def run_figures(
             "after_pipeline": round(ended - pipeline_end, 2),
         },
         "pipeline_orchestration_s": round(
-            (pipeline_end - pipeline_start) - sum(c for c in container_times if c is not None), 2
+            (pipeline_end - pipeline_start) - covered_s(intervals), 2
         ),
-        **outside_share(wall_s, container_times),
+        **outside_share(wall_s, intervals),
         "service_container_started": bool(service),
         "steps": steps,
         "every_step_in_own_container": bool(steps)
@@ -250,8 +266,11 @@ def assemble(
         "reference_tfx_1_21": TFX_REFERENCE,
         "notes": "seconds of a step: the lineage store's task time (image check, container "
         "create/start/wait/remove); container_s: the Docker engine's start to die events; "
-        "outside_containers_s = make_run_s - sum(container_s) (setup check, build check, "
-        "compile, kfp.local orchestration, container start, the service start); "
+        "outside_containers_s = make_run_s - inside_containers_s, the time when at least one "
+        "step container ran (setup check, build check, compile, kfp.local orchestration, "
+        "container start, the service start); containers_busy_s = sum(container_s), "
+        "mean_containers_running = containers_busy_s / inside_containers_s (steps whose "
+        "inputs are ready run side by side); "
         "peak_memory_mb: the step container's cgroup high-water mark (RSS + page cache), "
         "peak_rss_mb: its largest sampled RSS; orchestrator_peak_rss_mb: make and the cicd "
         "process tree on the host (containers excluded); first_log_line_s: container start to "

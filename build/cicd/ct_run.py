@@ -102,7 +102,9 @@ def _mounts(arguments: dict[str, Any], reference: Path) -> list[Path]:
 
 
 def _failed_step(collector: StepCollector) -> TaskRecord | None:
-    return next((r for r in collector.records if r.status not in ("SUCCESS", "RUNNING")), None)
+    """The step that stopped the run: the first to end failed (not one cancelled for it)."""
+    failed = [r for r in collector.records if r.status not in ("SUCCESS", "RUNNING", "CANCELLED")]
+    return min(failed, key=lambda r: r.ended_at or float("inf")) if failed else None
 
 
 def run(

@@ -166,7 +166,9 @@ class LineageStore:
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30)
+        # A run's tasks finish on the threads that ran them (cicd.local_dag); the recorder
+        # serialises its calls, so the connection may be shared.
+        self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.executescript(SCHEMA)
@@ -590,9 +592,10 @@ class RunRecorder:
         self.store.finish_execution(self._execution_ids[id(record)], record)
 
     def failed_record(self):
-        """The last task that did not succeed, if any."""
-        failed = [r for r in self.records if r.status not in ("SUCCESS", "RUNNING")]
-        return failed[-1] if failed else None
+        """The task that failed, if any: the first to end failed (the tasks cancelled
+        because of it end later)."""
+        failed = [r for r in self.records if r.status not in ("SUCCESS", "RUNNING", "CANCELLED")]
+        return min(failed, key=lambda r: r.ended_at or float("inf")) if failed else None
 
 
 def failure_reason(record, error: BaseException | None) -> str:

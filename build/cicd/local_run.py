@@ -9,7 +9,9 @@ kfp 2.13's DockerRunner needs these adjustments, applied only inside `docker_run
   executor writes; a container component's artifacts are the files at its output paths,
   which a cluster's launcher records, so they are recorded here the same way;
 - it fails (KeyError) on an optional input artifact that is not passed; a cluster leaves it
-  out of the executor input, and so does this.
+  out of the executor input, and so does this;
+- it runs one task at a time; a cluster runs every task whose inputs are ready, and so does
+  this (cicd.local_dag), each log line prefixed with its task's name.
 
 Observation: observers passed to `docker_runner_adapted(observers=...)` get a `TaskRecord`
 per executed container task, through `task_started(record)` and `task_finished(record)`
@@ -23,6 +25,7 @@ import functools
 import inspect
 import json
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -66,7 +69,8 @@ class TaskRecord:
     output_artifacts: list[ArtifactRecord] = field(default_factory=list)
     started_at: float = 0.0
     ended_at: float | None = None
-    status: str = "RUNNING"  # then SUCCESS, FAILURE (non-zero exit) or ERROR (raised)
+    # then SUCCESS, FAILURE (non-zero exit), ERROR (raised) or CANCELLED (a sibling failed)
+    status: str = "RUNNING"
     exit_code: int | None = None
     error: str | None = None  # why an ERROR task raised
     image_id: str | None = None  # the local image id (config digest) the container ran
@@ -96,10 +100,16 @@ class ProgressPrinter:
     """Prints one line per finished step: status, time and peak memory."""
 
     def task_started(self, record: TaskRecord) -> None:
-        print(f"[run] {record.task}: started ({record.image_ref})", flush=True)
+        _say(f"[run] {record.task}: started ({record.image_ref})")
 
     def task_finished(self, record: TaskRecord) -> None:
-        print(f"[run] {record.task}: {describe(record)}", flush=True)
+        _say(f"[run] {record.task}: {describe(record)}")
+
+
+def _say(line: str) -> None:
+    # Not print(): kfp.local indents print() while any task runs, and tasks run side by side.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def _mb(value: int | None) -> str:
@@ -224,36 +234,88 @@ def image_digest(repo_digests: list[str], image: str) -> str | None:
     return None
 
 
-def _stream_logs(container, tail: deque) -> None:
-    """Prints the container's output as kfp.local does, keeping the last lines."""
+def _stream_logs(container, tail: deque, prefix: str = "") -> None:
+    """Prints the container's output line by line, each line after `prefix` (the task's name:
+    tasks running side by side interleave their lines), keeping the last lines."""
     pending = ""
     for chunk in container.logs(stream=True):
-        text = chunk.decode(errors="replace")
-        print(text, end="")
-        lines = (pending + text).split("\n")
+        lines = (pending + chunk.decode(errors="replace")).split("\n")
         pending = lines.pop()
+        for line in lines:
+            print(f"{prefix}{line}", flush=True)
         tail.extend(lines)
     if pending:
+        print(f"{prefix}{pending}", flush=True)
         tail.append(pending)
 
 
 class _Tracker:
-    """The task kfp.local is running now (it runs one at a time) and who hears about it."""
+    """The tasks kfp.local is running now, one per thread (tasks run side by side, see
+    cicd.local_dag), and who hears about them. Observers are called one at a time."""
 
     def __init__(self, observers: Sequence[TaskObserver]):
         self.observers = list(observers)
-        self.next_task_name: str | None = None
-        self.current: TaskRecord | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._running: dict[int, TaskRecord] = {}  # thread id -> its task
+        self._cancelled: set[int] = set()  # id() of records whose containers must not run on
+
+    # The pipeline task name the DAG loop validated last in this thread (see
+    # _remembering_task_names) and the task this thread runs.
+    next_task_name = property(
+        lambda self: getattr(self._local, "next_task_name", None),
+        lambda self, value: setattr(self._local, "next_task_name", value),
+    )
+
+    @property
+    def current(self) -> TaskRecord | None:
+        return self._running.get(threading.get_ident())
+
+    @current.setter
+    def current(self, record: TaskRecord | None) -> None:
+        with self._lock:
+            if record is None:
+                self._running.pop(threading.get_ident(), None)
+            else:
+                self._running[threading.get_ident()] = record
 
     def notify(self, event: str, record: TaskRecord) -> None:
-        for observer in self.observers:
-            getattr(observer, event)(record)
+        with self._lock:
+            for observer in self.observers:
+                getattr(observer, event)(record)
+
+    def container_started(self, record: TaskRecord | None, container) -> bool:
+        """Notes the container of a task; False when the task was cancelled meanwhile."""
+        with self._lock:
+            if record is not None:
+                record.container_id = container.id
+            return record is None or id(record) not in self._cancelled
+
+    def is_cancelled(self, record: TaskRecord) -> bool:
+        with self._lock:
+            return id(record) in self._cancelled
+
+    def cancel_running(self) -> None:
+        """Stops the containers of the running tasks (a sibling failed); a task whose
+        container has not started yet is stopped as soon as it starts."""
+        import docker
+        import docker.errors
+
+        with self._lock:
+            records = list(self._running.values())
+            self._cancelled.update(id(r) for r in records)
+        client = None
+        for record in records:
+            if record.container_id is None:
+                continue
+            client = client or docker.from_env()
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                client.containers.get(record.container_id).kill()
 
 
 def _container_ran(record: TaskRecord | None, client, image: str, container) -> None:
     if record is None:
         return
-    record.container_id = container.id
     record.image_id = container.attrs.get("Image")
     try:
         record.image_digest = image_digest(client.images.get(image).attrs["RepoDigests"], image)
@@ -291,10 +353,12 @@ def _run_docker_container(
     )
     sampler = CgroupMemorySampler(container.id).start()
     record = tracker.current if tracker else None
+    if tracker is not None and not tracker.container_started(record, container):
+        container.kill()  # cancelled while its container was being created
     _container_ran(record, client, image, container)
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     try:
-        _stream_logs(container, tail)
+        _stream_logs(container, tail, f"{record.task} | " if record else "")
         exit_code = container.wait()["StatusCode"]
         if record is not None:
             record.exit_code = exit_code
@@ -432,6 +496,8 @@ def _observing_tasks(original, tracker: _Tracker):
         finally:
             tracker.current = None
         _finish_record(record, outputs, task_status)
+        if record.status != "SUCCESS" and tracker.is_cancelled(record):
+            record.status, record.error = "CANCELLED", "stopped: a task beside it failed"
         tracker.notify("task_finished", record)
         return outputs, task_status
 
@@ -460,20 +526,25 @@ def docker_runner_adapted(
     observers: Sequence[TaskObserver] = (),
     writable: list[Path] | None = None,
     sources: dict[str, Path] | None = None,
+    max_parallel: int | None = None,
 ) -> Iterator[None]:
     """kfp.local's DockerRunner as a cluster would run the steps; `mounts` are host folders
     the steps read (local data), mounted read-only at the same paths, `writable` the ones
     they write (a local model registry). `sources` maps a component name to a src/ folder
     mounted over its image's code (/app): a local run of edited code without a rebuild.
-    Each observer gets task_started(record) and task_finished(record) for every container
-    task run inside."""
+    Tasks whose upstream tasks are done run side by side, at most `max_parallel` (default:
+    one per CPU) at a time (cicd.local_dag). Each observer gets task_started(record) and
+    task_finished(record) for every container task run inside."""
     from kfp.local import (
         dag_orchestrator,
         docker_task_handler,
         executor_input_utils,
         executor_output_utils,
+        logging_utils,
         task_dispatcher,
     )
+
+    from cicd.local_dag import concurrent_run_dag, shared_context
 
     tracker = _Tracker(observers)
     extra = [str(Path(m).resolve()) for m in mounts or []]
@@ -511,6 +582,14 @@ def docker_runner_adapted(
                 dag_orchestrator.validate_task_spec_not_loop_or_condition, tracker
             ),
         ),
+        (
+            dag_orchestrator,
+            "run_dag",
+            concurrent_run_dag(max_parallel or os.cpu_count() or 1, tracker.cancel_running),
+        ),
+        # Process-wide swaps kfp.local makes around each task: once for overlapping tasks.
+        (logging_utils, "local_logger_context", shared_context(logging_utils.local_logger_context)),
+        (logging_utils, "indented_print", shared_context(logging_utils.indented_print)),
     ]
     with contextlib.ExitStack() as stack:
         for module, name, replacement in replacements:
@@ -541,8 +620,10 @@ def run_package(
     mounts: list[Path] | None = None,
     writable: list[Path] | None = None,
     sources: dict[str, Path] | None = None,
+    max_parallel: int | None = None,
 ) -> dict[str, Any]:
     """Runs the pipeline in a workflow.tar.gz; returns its outputs (artifacts as URIs).
+    Independent tasks run side by side, at most `max_parallel` (default: one per CPU).
     The run, its steps and artifacts are recorded in the lineage store `lineage_db`
     (default: `default_lineage_db(package)`), a failed run with the step that failed."""
     from kfp import components, local
@@ -567,6 +648,7 @@ def run_package(
             observers=[recorder, ProgressPrinter(), *observers],
             writable=writable,
             sources=sources,
+            max_parallel=max_parallel,
         ):
             try:
                 task = pipeline(**arguments)

@@ -84,7 +84,10 @@ def _slice_lines(slices: dict[str, Any] | None) -> list[str]:
         candidate = entry.get("candidate") or {}
         values = []
         for metric in SUMMARY_METRICS:
-            text = _fmt(candidate.get(metric))
+            value = candidate.get(metric)
+            if metric == "example_count" and isinstance(value, float) and value.is_integer():
+                value = int(value)  # a slice of 1 example is a count, not a rate
+            text = _fmt(value)
             diff = (entry.get("diff") or {}).get(metric)
             if baseline and diff is not None and metric != "example_count":
                 text += f" ({diff:+.4f})"

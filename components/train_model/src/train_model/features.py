@@ -91,7 +91,9 @@ def raw_label_keys(tft_output, label_key: str) -> tuple[str, ...]:
 def _transformed_keys(tft_output, raw_spec) -> set[str]:
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    # Traced once per raw feature: AutoGraph (which TFT's layer does not need) would convert
+    # TFT's and Keras' code anew in every fresh process, about 5 s on the taxi transform.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     def transform(serialized):
         return tft_output.transform_raw_features(tf.io.parse_example(serialized, raw_spec))
 
