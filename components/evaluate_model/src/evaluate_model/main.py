@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_runtime import beam, kfp_outputs
+from mlops_runtime.process import run_then_exit
 
 # None of these imports TensorFlow or TFMA at import time (the contract check imports main).
 from evaluate_model import blessing, config, evaluate, registry, report, tfma_config
@@ -213,10 +213,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
-    # Everything is written. TFMA leaves the loaded models in Beam's shared cache, and at
-    # interpreter teardown TensorFlow's function destructors run after the modules they need
-    # are gone, printing a TypeError traceback per function: leave without the teardown.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    run_then_exit(main)  # no interpreter teardown once the outputs are written

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from mlops_runtime.process import run_then_exit
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -83,4 +85,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)  # no interpreter teardown once the outputs are written

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from mlops_runtime import kfp_outputs
+from mlops_runtime.process import run_then_exit
 
 from train_model.inputs import (
     InputError,
@@ -158,4 +159,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)  # no interpreter teardown once the outputs are written

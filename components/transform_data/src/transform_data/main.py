@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from mlops_runtime import beam, kfp_outputs
+from mlops_runtime.process import run_then_exit
 
 from transform_data.inputs import InputError, check_splits, load_user_module, parse_schema
 
@@ -105,4 +106,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)  # no interpreter teardown once the outputs are written

@@ -22,6 +22,8 @@ import json
 import sys
 from pathlib import Path
 
+from mlops_runtime.process import run_then_exit
+
 _TRUE, _FALSE = {"true", "1", "yes", "y", "on"}, {"false", "0", "no", "n", "off", ""}
 
 
@@ -187,4 +189,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_then_exit(main)  # no interpreter teardown once the outputs are written
