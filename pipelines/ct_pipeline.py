@@ -13,7 +13,7 @@ would be the only place a decision lives. So each gate is inside the component t
 next step, and takes the same decision wherever the step runs:
 - data fit? validate_data runs with fail_on_anomalies=true: on any anomaly (schema, drift
   against the previous statistics) it writes its report and fails, so training and everything
-  after it never run (and a local run stops the transformation running beside it);
+  after it never run;
 - model blessed? deploy_model deploys only a model whose blessing holds BLESSED, and otherwise
   succeeds having changed nothing.
 

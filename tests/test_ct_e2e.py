@@ -202,9 +202,8 @@ def test_three_runs_first_second_and_drifted(project):
     with lineage.LineageStore(root / ".local" / "lineage.sqlite") as store:
         latest = store.run("latest")
     assert latest["status"] == "FAILED" and latest["failed_task"] == "validate-data"
-    # The transformation beside it is stopped (or had ended); nothing after it started.
+    # The transformation beside it finished, as on a cluster; nothing after them started.
     tasks = {t["task"]: t["status"] for t in latest["tasks"]}
-    assert tasks["validate-data"] == "FAILURE"
-    assert tasks.get("transform-data") in ("CANCELLED", "SUCCESS")
+    assert tasks["validate-data"] == "FAILURE" and tasks["transform-data"] == "SUCCESS"
     assert not {"train-model", "evaluate-model", "deploy-model"} & set(tasks)
     assert sorted(root.glob("dist/local_runs/ct_pipeline/*/report.html"))[-1].is_file()

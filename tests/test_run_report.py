@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from cicd import run_report
-from cicd.ct_run import CtRun
+from cicd.ct_run import CtRun, stopping_step
 from cicd.local_run import ArtifactRecord, TaskRecord
 
 
@@ -83,3 +83,21 @@ def test_a_run_stopped_at_validation_shows_why(tmp_path):
     assert "data validation: stop, 1 anomalies (fare: High Linfty distance)" in text
     assert "STOPPED at validate-data: drift in fare" in text
     assert "stopped at validate-data" in result.report.read_text()
+
+
+def test_the_step_that_stopped_a_run_is_validation_when_it_failed():
+    def step(task, status, ended_at):
+        record = _step(task, [], status)
+        record.ended_at = ended_at
+        return record
+
+    transform_first = [
+        step("extract-data", "SUCCESS", 1.0),
+        step("transform-data", "FAILURE", 5.0),  # failed on the bad data, before the verdict
+        step("validate-data", "FAILURE", 7.0),
+    ]
+    assert stopping_step(transform_first).task == "validate-data"
+    assert stopping_step(transform_first[:2]).task == "transform-data"
+    later = [step("train-model", "FAILURE", 9.0), step("x", "CANCELLED", 8.0)]
+    assert stopping_step(later).task == "train-model"
+    assert stopping_step([step("extract-data", "SUCCESS", 1.0)]) is None

@@ -101,10 +101,12 @@ def _mounts(arguments: dict[str, Any], reference: Path) -> list[Path]:
     return mounts
 
 
-def _failed_step(collector: StepCollector) -> TaskRecord | None:
-    """The step that stopped the run: the first to end failed (not one cancelled for it)."""
-    failed = [r for r in collector.records if r.status not in ("SUCCESS", "RUNNING", "CANCELLED")]
-    return min(failed, key=lambda r: r.ended_at or float("inf")) if failed else None
+def stopping_step(records: list[TaskRecord]) -> TaskRecord | None:
+    """The step that stopped the run: data validation if it failed (its verdict explains a
+    step beside it that failed on the same data), else the first to end failed."""
+    failed = [r for r in records if r.status not in ("SUCCESS", "RUNNING", "CANCELLED")]
+    gate = [r for r in failed if r.task == "validate-data"]
+    return (gate or sorted(failed, key=lambda r: r.ended_at or float("inf")) or [None])[0]
 
 
 def run(
@@ -172,7 +174,7 @@ def run(
         )
         result.status = "SUCCEEDED"
     except BuildError as e:
-        failed = _failed_step(collector)
+        failed = stopping_step(collector.records)
         result.status = "FAILED"
         result.failed_task = failed.task if failed else None
         result.reason = _reason(failed, run_dir, e)

@@ -3,9 +3,12 @@ have succeeded starts at once (up to `max_parallel` at a time), where kfp.local 
 task after another. On a cluster, extract -> {validate, transform} runs its two siblings side by
 side; here it does too, so a local run takes the decisions and the time a cluster would.
 
-On a failure no new task starts (Argo's fail-fast), the running siblings are cancelled through
-`cancel_running` (a local run has nobody to wait for them), and the DAG fails naming the task
-that failed first. Tasks are dispatched through kfp.local's own functions
+When a task fails, no new task starts (Argo's fail-fast), the tasks already running finish (as
+on a cluster: a validation that fails beside a transformation still writes its verdict), and
+the DAG fails naming the task that failed first. An error or an interrupt (an exception, not a
+failed task) stops the running tasks through `cancel_running`.
+
+Tasks are dispatched through kfp.local's own functions
 (`task_dispatcher.run_single_task_implementation`, `importer_handler.run_importer`, nested
 `run_dag`), looked up on their modules at call time so that the adaptations of
 `cicd.local_run` apply. The IOStore is read and written by the calling thread only.
@@ -114,7 +117,8 @@ def _run_task(
 
 def concurrent_run_dag(max_parallel: int, cancel_running: Callable[[], None] = lambda: None):
     """A replacement for kfp.local's `dag_orchestrator.run_dag` (same signature) that runs
-    ready tasks side by side, at most `max_parallel` at a time."""
+    ready tasks side by side, at most `max_parallel` at a time; `cancel_running` stops the
+    running tasks when an exception ends the run."""
     if max_parallel < 1:
         raise ValueError(f"max_parallel: {max_parallel}; at least 1 task must be able to run")
 
@@ -186,13 +190,13 @@ def concurrent_run_dag(max_parallel: int, cancel_running: Callable[[], None] = l
                                 io_store.put_task_output(name, key, output)
                             done.add(name)
                         elif task_status == status.Status.FAILURE:
-                            if not failed:
-                                cancel_running()
-                            failed.append(name)
+                            failed.append(name)  # its running siblings finish
                         else:
                             raise ValueError(f"Got unknown task status: {task_status.name}")
             except BaseException:
-                cancel_running()  # then the pool waits for the cancelled tasks to end
+                for future in running:
+                    future.cancel()  # those not started yet
+                cancel_running()  # then the pool waits for the stopped tasks to end
                 raise
 
         if failed:

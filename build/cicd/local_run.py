@@ -69,7 +69,7 @@ class TaskRecord:
     output_artifacts: list[ArtifactRecord] = field(default_factory=list)
     started_at: float = 0.0
     ended_at: float | None = None
-    # then SUCCESS, FAILURE (non-zero exit), ERROR (raised) or CANCELLED (a sibling failed)
+    # then SUCCESS, FAILURE (non-zero exit), ERROR (raised) or CANCELLED (stopped on an error)
     status: str = "RUNNING"
     exit_code: int | None = None
     error: str | None = None  # why an ERROR task raised
@@ -258,7 +258,7 @@ class _Tracker:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._running: dict[int, TaskRecord] = {}  # thread id -> its task
-        self._cancelled: set[int] = set()  # id() of records whose containers must not run on
+        self._stopping = False  # the run ends on an error: no container may run on
 
     # The pipeline task name the DAG loop validated last in this thread (see
     # _remembering_task_names) and the task this thread runs.
@@ -285,25 +285,25 @@ class _Tracker:
                 getattr(observer, event)(record)
 
     def container_started(self, record: TaskRecord | None, container) -> bool:
-        """Notes the container of a task; False when the task was cancelled meanwhile."""
+        """Notes the container of a task; False when the run is being stopped."""
         with self._lock:
             if record is not None:
                 record.container_id = container.id
-            return record is None or id(record) not in self._cancelled
+            return not self._stopping
 
-    def is_cancelled(self, record: TaskRecord) -> bool:
-        with self._lock:
-            return id(record) in self._cancelled
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def cancel_running(self) -> None:
-        """Stops the containers of the running tasks (a sibling failed); a task whose
-        container has not started yet is stopped as soon as it starts."""
+        """Stops the containers of the running tasks (the run ends on an error or an
+        interrupt); a container that starts from now on is stopped as it starts."""
         import docker
         import docker.errors
 
         with self._lock:
+            self._stopping = True
             records = list(self._running.values())
-            self._cancelled.update(id(r) for r in records)
         client = None
         for record in records:
             if record.container_id is None:
@@ -496,8 +496,8 @@ def _observing_tasks(original, tracker: _Tracker):
         finally:
             tracker.current = None
         _finish_record(record, outputs, task_status)
-        if record.status != "SUCCESS" and tracker.is_cancelled(record):
-            record.status, record.error = "CANCELLED", "stopped: a task beside it failed"
+        if record.status != "SUCCESS" and tracker.stopping:
+            record.status, record.error = "CANCELLED", "stopped: the run ended on an error"
         tracker.notify("task_finished", record)
         return outputs, task_status
 
