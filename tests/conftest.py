@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cicd import fixtures
 from cicd.local_registry import LocalRegistry
 from cicd.scaffold import scaffold
 from cicd.spec_rewrite import rewrite_images
@@ -125,14 +126,7 @@ def docker_project(tmp_path, registry, docker_client) -> Path:
 # --- Cloud Storage: the real client against gcp-storage-emulator -------------------------
 
 
-@pytest.fixture(scope="session")
-def gcs_emulator(tmp_path_factory):
-    """host:port of a gcp-storage-emulator (in memory) for this session."""
-    from cicd.gcs_emulator import GcsEmulator
-
-    emulator = GcsEmulator(tmp_path_factory.mktemp("gcs") / "emulator.log")
-    yield emulator.address
-    emulator.stop()
+gcs_emulator = fixtures.gcs_emulator  # the session's emulator, defined once
 
 
 @pytest.fixture

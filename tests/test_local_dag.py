@@ -24,7 +24,9 @@ word_count = store.load_component("word_count")
 """
 
 # Two independent chains, hello -> word_count.
-FAN_OUT = COMPONENTS + """
+FAN_OUT = (
+    COMPONENTS
+    + """
 
 @dsl.pipeline(name="fan-out")
 def fan_out_pipeline(left: str = "a b c", right: str = "d e") -> int:
@@ -34,9 +36,12 @@ def fan_out_pipeline(left: str = "a b c", right: str = "d e") -> int:
     counted = word_count(text=two.outputs["text"], min_length=1)
     return counted.outputs["words"]
 """
+)
 
 # A failing task beside a slower one, and a task downstream of the failing one.
-FAIL_FAST = COMPONENTS + """
+FAIL_FAST = (
+    COMPONENTS
+    + """
 
 @dsl.container_component
 def sleeper(seconds: int):
@@ -53,6 +58,7 @@ def fail_fast_pipeline():
     sleeper(seconds=3)
     word_count(text=failing.outputs["text"], min_length=1)
 """
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from cicd import fixtures
+
 # TF 2.16 defaults to Keras 3; the project's models are Keras 2 (as the base image sets).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -28,14 +30,7 @@ def registry_root(tmp_path) -> Path:
     return tmp_path / "registry"
 
 
-@pytest.fixture(scope="session")
-def gcs_emulator(tmp_path_factory):
-    """Address of a gcp-storage-emulator (in memory) for this session."""
-    from cicd.gcs_emulator import GcsEmulator
-
-    emulator = GcsEmulator(tmp_path_factory.mktemp("gcs") / "emulator.log")
-    yield emulator.address
-    emulator.stop()
+gcs_emulator = fixtures.gcs_emulator  # the session's emulator, defined once
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cicd import raw_examples
+from cicd import fixtures, raw_examples
 from cicd.raw_examples import read_taxi_rows
 
 # TF 2.16 defaults to Keras 3; TFT 1.16 and TFMA 0.47 need Keras 2 (as the base image sets).
@@ -149,14 +149,7 @@ def helpers() -> SimpleNamespace:
     )
 
 
-@pytest.fixture(scope="session")
-def gcs_emulator(tmp_path_factory):
-    """host:port of a gcp-storage-emulator (in memory) for this session."""
-    from cicd.gcs_emulator import GcsEmulator
-
-    emulator = GcsEmulator(tmp_path_factory.mktemp("gcs") / "emulator.log")
-    yield emulator.address
-    emulator.stop()
+gcs_emulator = fixtures.gcs_emulator  # the session's emulator, defined once
 
 
 @pytest.fixture

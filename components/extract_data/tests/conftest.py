@@ -2,7 +2,6 @@
 folder too (for the BigQuery double); fixtures: a sample of the taxi data, the Cloud Storage
 emulator and the BigQuery double."""
 
-import csv
 import os
 import sys
 from pathlib import Path
@@ -14,28 +13,9 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-REPO = Path(__file__).resolve().parents[3]
-TAXI = REPO / "data" / "chicago_taxi" / "data.csv"
-# One in-process worker: the machine is shared, and the tests' data is tiny.
-BEAM_ARGS = '["--runner=DirectRunner", "--direct_num_workers=1"]'
+from extract_data_testing import taxi_rows, write_csv  # noqa: E402 (after the path)
 
-
-def taxi_rows(n: int, start: int = 0) -> tuple[list[str], list[list[str]]]:
-    """The header and rows [start, start + n) of the taxi sample, with a row_id column."""
-    with TAXI.open(newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        rows = [row for i, row in enumerate(reader) if start <= i < start + n]
-    return ["row_id", *header], [[str(start + i), *row] for i, row in enumerate(rows)]
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+from cicd import fixtures
 
 
 @pytest.fixture
@@ -45,14 +25,7 @@ def taxi_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "data" / "taxi.csv", header, rows)
 
 
-@pytest.fixture(scope="session")
-def gcs_emulator(tmp_path_factory):
-    """host:port of a gcp-storage-emulator (in memory) for this session."""
-    from cicd.gcs_emulator import GcsEmulator
-
-    emulator = GcsEmulator(tmp_path_factory.mktemp("gcs") / "emulator.log")
-    yield emulator.address
-    emulator.stop()
+gcs_emulator = fixtures.gcs_emulator  # the session's emulator, defined once
 
 
 @pytest.fixture

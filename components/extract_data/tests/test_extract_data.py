@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import BEAM_ARGS, taxi_rows, write_csv
 from extract_data import main as component
 from extract_data.extract import ExtractError, parse_columns, parse_splits, run
+from extract_data_testing import BEAM_ARGS, taxi_rows, write_csv
 from mlops_runtime import examples
 
 
