@@ -138,7 +138,7 @@ def test_max_parallel_one_runs_one_task_at_a_time(packages, tmp_path):
 
 @pytest.mark.docker
 def test_after_a_failure_nothing_starts_the_siblings_finish_and_the_failed_task_is_named(
-    packages, tmp_path
+    packages, tmp_path, capsys
 ):
     from cicd.local_run import run_package
 
@@ -155,6 +155,9 @@ def test_after_a_failure_nothing_starts_the_siblings_finish_and_the_failed_task_
     assert (r["sleeper"].status, r["sleeper"].exit_code) == ("SUCCESS", 0)
     assert r["sleeper"].ended_at > r["hello"].ended_at
     assert "word-count" not in r  # downstream of the failure: never started
+    assert "hello failed: no new task starts; waiting for sleeper to finish" in (
+        capsys.readouterr().out
+    )
     with LineageStore(db) as store:
         run = store.run("latest")
     assert (run["status"], run["failed_task"]) == ("FAILED", "hello")

@@ -20,6 +20,7 @@ kfp.local swaps process-wide state around each task (the root logger's handlers,
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -49,6 +50,12 @@ def shared_context(factory: Callable[..., contextlib.AbstractContextManager]):
                     cm.__exit__(None, None, None)
 
     return context
+
+
+def _say(line: str) -> None:
+    # Not print(): kfp.local indents print() while a task runs.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def _run_task(
@@ -191,6 +198,11 @@ def concurrent_run_dag(max_parallel: int, cancel_running: Callable[[], None] = l
                             done.add(name)
                         elif task_status == status.Status.FAILURE:
                             failed.append(name)  # its running siblings finish
+                            if len(failed) == 1 and running:
+                                _say(
+                                    f"[run] {name} failed: no new task starts; waiting for "
+                                    f"{', '.join(sorted(running.values()))} to finish"
+                                )
                         else:
                             raise ValueError(f"Got unknown task status: {task_status.name}")
             except BaseException:
