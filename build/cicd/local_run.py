@@ -260,15 +260,19 @@ class _Tracker:
         self._running: dict[int, TaskRecord] = {}  # thread id -> its task
         self._stopping = False  # the run ends on an error: no container may run on
 
-    # The pipeline task name the DAG loop validated last in this thread (see
-    # _remembering_task_names) and the task this thread runs.
-    next_task_name = property(
-        lambda self: getattr(self._local, "next_task_name", None),
-        lambda self, value: setattr(self._local, "next_task_name", value),
-    )
+    @property
+    def next_task_name(self) -> str | None:
+        """The pipeline task name the DAG loop validated last in this thread (see
+        _remembering_task_names): the task this thread is about to run."""
+        return getattr(self._local, "next_task_name", None)
+
+    @next_task_name.setter
+    def next_task_name(self, value: str | None) -> None:
+        self._local.next_task_name = value
 
     @property
     def current(self) -> TaskRecord | None:
+        """The task this thread runs."""
         return self._running.get(threading.get_ident())
 
     @current.setter
