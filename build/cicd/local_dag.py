@@ -52,8 +52,9 @@ def shared_context(factory: Callable[..., contextlib.AbstractContextManager]):
     return context
 
 
-def _say(line: str) -> None:
-    # Not print(): kfp.local indents print() while a task runs.
+def say(line: str) -> None:
+    """A line of the run's own on stdout. Not print(): kfp.local indents print() while any
+    task runs, and tasks run side by side."""
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
 
@@ -199,7 +200,7 @@ def concurrent_run_dag(max_parallel: int, cancel_running: Callable[[], None] = l
                         elif task_status == status.Status.FAILURE:
                             failed.append(name)  # its running siblings finish
                             if len(failed) == 1 and running:
-                                _say(
+                                say(
                                     f"[run] {name} failed: no new task starts; waiting for "
                                     f"{', '.join(sorted(running.values()))} to finish"
                                 )

@@ -25,7 +25,6 @@ import functools
 import inspect
 import json
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -36,6 +35,7 @@ from typing import Any, Protocol
 
 from cicd.compile import read_package
 from cicd.errors import BuildError
+from cicd.local_dag import say
 
 LOG_TAIL_LINES = 50
 MEMORY_SAMPLE_S = 0.2
@@ -100,16 +100,10 @@ class ProgressPrinter:
     """Prints one line per finished step: status, time and peak memory."""
 
     def task_started(self, record: TaskRecord) -> None:
-        _say(f"[run] {record.task}: started ({record.image_ref})")
+        say(f"[run] {record.task}: started ({record.image_ref})")
 
     def task_finished(self, record: TaskRecord) -> None:
-        _say(f"[run] {record.task}: {describe(record)}")
-
-
-def _say(line: str) -> None:
-    # Not print(): kfp.local indents print() while any task runs, and tasks run side by side.
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+        say(f"[run] {record.task}: {describe(record)}")
 
 
 def _mb(value: int | None) -> str:
