@@ -117,6 +117,36 @@ def project_factory():
     return make_project
 
 
+@pytest.fixture(scope="session")
+def built_project_factory(registry, docker_client, tmp_path_factory):
+    """For module-scoped fixtures: build(namespace, pipelines=None) makes a project, builds its
+    images into the session registry, pins them in the specs (as CI does) and compiles its
+    pipelines, `pipelines` ({module name: source}) in place of the sample one when given.
+    Returns (root, {pipeline module: package})."""
+
+    def build(namespace: str, pipelines: dict[str, str] | None = None):
+        from cicd import steps
+        from cicd.compile import compile_all
+
+        root = make_project(tmp_path_factory.mktemp(namespace) / "project", registry, namespace)
+        patch = pytest.MonkeyPatch()
+        patch.setenv("COMMIT_SHA", uuid.uuid4().hex)
+        try:
+            steps.images(root)
+            steps.push(root)
+            steps.update_specs(root)
+            if pipelines is not None:
+                (root / "pipelines" / "hello_pipeline.py").unlink()
+                for name, source in pipelines.items():
+                    (root / "pipelines" / f"{name}.py").write_text(source)
+            compiled = compile_all(root)
+        finally:
+            patch.undo()
+        return root, {c.package.parent.name: c.package for c in compiled}
+
+    return build
+
+
 @pytest.fixture
 def docker_project(tmp_path, registry, docker_client) -> Path:
     """A project pushing to the session registry under a namespace of its own."""

@@ -4,7 +4,6 @@ then a real local run of the sample pipeline in Docker, observed and recorded.""
 
 import hashlib
 import json
-import uuid
 
 import pytest
 import yaml
@@ -315,23 +314,10 @@ class Collector:
 
 
 @pytest.fixture(scope="module")
-def compiled_hello(registry, docker_client, tmp_path_factory, project_factory):
+def compiled_hello(built_project_factory):
     """The sample project built into the session registry and compiled, once per module."""
-    make_project = project_factory
-    from cicd import steps
-    from cicd.compile import compile_all
-
-    root = make_project(tmp_path_factory.mktemp("lineage") / "project", registry, "lin")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("COMMIT_SHA", uuid.uuid4().hex)
-    try:
-        steps.images(root)
-        steps.push(root)
-        steps.update_specs(root)
-        [compiled] = compile_all(root)
-    finally:
-        patch.undo()
-    return root, compiled.package
+    root, packages = built_project_factory("lin")
+    return root, packages["hello_pipeline"]
 
 
 def image_in_spec(root, component):

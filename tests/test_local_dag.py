@@ -5,7 +5,6 @@ error stops the running containers. Real containers of the sample components, th
 kfp.local's DockerRunner."""
 
 import threading
-import uuid
 
 import pytest
 
@@ -62,25 +61,12 @@ def fail_fast_pipeline():
 
 
 @pytest.fixture(scope="module")
-def packages(registry, docker_client, tmp_path_factory, project_factory):
+def packages(built_project_factory):
     """{pipeline: package} of the two pipelines above, on images built into the registry."""
-    from cicd import steps
-    from cicd.compile import compile_all
-
-    root = project_factory(tmp_path_factory.mktemp("dag") / "project", registry, "dag")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("COMMIT_SHA", uuid.uuid4().hex)
-    try:
-        steps.images(root)
-        steps.push(root)
-        steps.update_specs(root)
-        (root / "pipelines" / "hello_pipeline.py").unlink()
-        (root / "pipelines" / "fan_out_pipeline.py").write_text(FAN_OUT)
-        (root / "pipelines" / "fail_fast_pipeline.py").write_text(FAIL_FAST)
-        compiled = compile_all(root)
-    finally:
-        patch.undo()
-    return root, {c.package.parent.name: c.package for c in compiled}
+    _, packages = built_project_factory(
+        "dag", {"fan_out_pipeline": FAN_OUT, "fail_fast_pipeline": FAIL_FAST}
+    )
+    return packages
 
 
 class Records:
@@ -104,7 +90,7 @@ def overlap(a, b) -> bool:
 def test_independent_tasks_run_side_by_side_and_wait_for_their_inputs(packages, tmp_path):
     from cicd.local_run import run_package
 
-    _, package = packages
+    package = packages
     records = Records()
     outputs = run_package(
         package["fan_out_pipeline"], tmp_path / "runs", {}, tmp_path / "l.sqlite",
@@ -124,7 +110,7 @@ def test_independent_tasks_run_side_by_side_and_wait_for_their_inputs(packages, 
 def test_max_parallel_one_runs_one_task_at_a_time(packages, tmp_path):
     from cicd.local_run import run_package
 
-    _, package = packages
+    package = packages
     records = Records()
     run_package(
         package["fan_out_pipeline"], tmp_path / "runs", {}, tmp_path / "l.sqlite",
@@ -142,7 +128,7 @@ def test_after_a_failure_nothing_starts_the_siblings_finish_and_the_failed_task_
 ):
     from cicd.local_run import run_package
 
-    _, package = packages
+    package = packages
     records = Records()
     db = tmp_path / "l.sqlite"
     with pytest.raises(BuildError, match="hello"):
@@ -185,7 +171,7 @@ class FailsWhenStarting(Records):
 def test_an_error_stops_the_containers_running_beside_it(packages, tmp_path):
     from cicd.local_run import run_package
 
-    _, package = packages
+    package = packages
     records = FailsWhenStarting("hello")
     with pytest.raises(BuildError, match="the local run failed: observer refused hello"):
         run_package(
