@@ -216,54 +216,41 @@ def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _find_model(target: VertexTarget, credentials: Any):
-    """The Model Registry entry named target.model_display_name, or None."""
+def _find_one(target: VertexTarget, credentials: Any, kind: str, name: str, purpose: str):
+    """The Vertex AI resource of `kind` ("model" or "endpoint") whose display name is `name`,
+    or None; more than one is refused, since none of them is the one to `purpose`."""
     from google.cloud import aiplatform
 
+    resource = aiplatform.Model if kind == "model" else aiplatform.Endpoint
     found = _call(
         target,
-        f"list the models named {target.model_display_name!r}",
-        lambda: aiplatform.Model.list(
-            filter=f"display_name={_quoted(target.model_display_name)}",
+        f"list the {kind}s named {name!r}",
+        lambda: resource.list(
+            filter=f"display_name={_quoted(name)}",
             project=target.project,
             location=target.location,
             credentials=credentials,
         ),
         retry=True,
     )
-    found = [m for m in found if m.display_name == target.model_display_name]
+    found = [r for r in found if r.display_name == name]
     if len(found) > 1:
         raise VertexDeployError(
-            f"{target.where()}: {len(found)} models are named {target.model_display_name!r} "
-            f"({', '.join(m.resource_name for m in found)}): cannot tell which one to add a "
-            "version to; delete or rename the extra ones"
+            f"{target.where()}: {len(found)} {kind}s are named {name!r} "
+            f"({', '.join(r.resource_name for r in found)}): cannot tell which one to "
+            f"{purpose}; delete or rename the extra ones"
         )
     return found[0] if found else None
+
+
+def _find_model(target: VertexTarget, credentials: Any):
+    """The Model Registry entry named target.model_display_name, or None."""
+    return _find_one(target, credentials, "model", target.model_display_name, "add a version to")
 
 
 def _find_endpoint(target: VertexTarget, credentials: Any):
     """The endpoint named target.endpoint, or None."""
-    from google.cloud import aiplatform
-
-    found = _call(
-        target,
-        f"list the endpoints named {target.endpoint!r}",
-        lambda: aiplatform.Endpoint.list(
-            filter=f"display_name={_quoted(target.endpoint)}",
-            project=target.project,
-            location=target.location,
-            credentials=credentials,
-        ),
-        retry=True,
-    )
-    found = [e for e in found if e.display_name == target.endpoint]
-    if len(found) > 1:
-        raise VertexDeployError(
-            f"{target.where()}: {len(found)} endpoints are named {target.endpoint!r} "
-            f"({', '.join(e.resource_name for e in found)}): cannot tell which one to use; "
-            "delete or rename the extra ones"
-        )
-    return found[0] if found else None
+    return _find_one(target, credentials, "endpoint", target.endpoint, "use")
 
 
 def _existing_endpoint(target: VertexTarget, credentials: Any):

@@ -85,14 +85,7 @@ def _signatures(pb: Path, input_name: str) -> tuple[str, ...]:
 
 def check_eval_split(uri: str) -> str:
     """The file pattern of the eval split of the Examples at uri, which must have data."""
-    root = Path(uri)
-    if not root.is_dir():
-        raise InputError(f"examples: {uri} is not a folder")
-    if not examples.files(uri, EVAL_SPLIT):
-        present = sorted(p.name for p in root.iterdir() if p.is_dir())
-        raise InputError(
-            f"examples: {uri} has no data for split {EVAL_SPLIT} (expected "
-            f"{examples.file_pattern(uri, EVAL_SPLIT)}; folders there: "
-            f"{', '.join(present) or 'none'})"
-        )
+    problem = examples.layout_problem(uri, (EVAL_SPLIT,))
+    if problem:
+        raise InputError(f"examples: {problem}")
     return examples.file_pattern(uri, EVAL_SPLIT)

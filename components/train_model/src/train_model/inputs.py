@@ -71,17 +71,9 @@ def check_tuning(max_trials: int, epochs_per_trial: int) -> None:
 
 def check_splits(uri: str, splits: tuple[str, ...] = examples.SPLITS) -> None:
     """Every split has data files in the Examples layout under uri."""
-    root = Path(uri)
-    if not root.is_dir():
-        raise InputError(f"transformed_examples: {uri} is not a folder")
-    missing = [s for s in splits if not examples.files(uri, s)]
-    if missing:
-        present = sorted(p.name for p in root.iterdir() if p.is_dir())
-        raise InputError(
-            f"transformed_examples: {uri} has no data for split(s) {', '.join(missing)} "
-            f"(expected {examples.file_pattern(uri, missing[0])}; folders there: "
-            f"{', '.join(present) or 'none'})"
-        )
+    problem = examples.layout_problem(uri, splits)
+    if problem:
+        raise InputError(f"transformed_examples: {problem}")
 
 
 def load_transform_output(uri: str):

@@ -159,14 +159,6 @@ def parse_schema(text: str):
 
 def check_splits(uri: str, splits: tuple[str, ...] = examples.SPLITS) -> None:
     """Every split has data files in the Examples layout under uri."""
-    root = Path(uri)
-    if not root.is_dir():
-        raise InputError(f"examples: {uri} is not a folder")
-    missing = [s for s in splits if not examples.files(uri, s)]
-    if missing:
-        present = sorted(p.name for p in root.iterdir() if p.is_dir())
-        raise InputError(
-            f"examples: {uri} has no data for split(s) {', '.join(missing)} (expected "
-            f"{examples.file_pattern(uri, missing[0])}; folders there: "
-            f"{', '.join(present) or 'none'})"
-        )
+    problem = examples.layout_problem(uri, splits)
+    if problem:
+        raise InputError(f"examples: {problem}")
