@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)/build:$(CURDIR)/build/base:$(CURDIR)
 export TF_USE_LEGACY_KERAS := 1
 # The settings.yaml environment (local, dev, staging, prod): make deploy ENV=dev
 export ENV
-CICD := $(PY) -m cicd
+MLOPS := $(PY) -m mlops
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
@@ -22,7 +22,7 @@ venv: ## the Python virtual environment (.venv) from requirements.lock
 
 engine: venv ## Docker engine, local registry and the python:3.11-slim-bookworm base image
 	@scripts/setup_docker.sh
-	@scripts/setup_registry.sh "$$($(CICD) settings build.registry)"
+	@scripts/setup_registry.sh "$$($(MLOPS) settings build.registry)"
 	@scripts/bootstrap_python_base.sh python:3.11-slim-bookworm
 
 setup: venv engine ## everything the other verbs need (seconds when already done)
@@ -36,7 +36,7 @@ unit: venv ## unit and component tests only (no Docker engine)
 lint: contracts ruff ## contract check of every component, and ruff
 
 contracts: venv
-	@$(CICD) lint
+	@$(MLOPS) lint
 
 ruff: venv
 	@$(VENV)/bin/ruff check .
@@ -44,63 +44,63 @@ ruff: venv
 ci: unit lint build ## the CI chain: unit tests, lint, images, push, update-specs, compile
 
 build: setup ## images, push, update-specs and compile, in one go
-	@$(CICD) build
+	@$(MLOPS) build
 
 images: setup ## build changed component images (and the base image), tag with the commit
-	@$(CICD) images
+	@$(MLOPS) images
 
 push: setup ## push the images to the registry in settings.yaml
-	@$(CICD) push
+	@$(MLOPS) push
 
 update-specs: venv ## pin each component.yaml to its pushed image by digest
-	@$(CICD) update-specs
+	@$(MLOPS) update-specs
 
 compile: venv ## compile each pipelines/*_pipeline.py to dist/<pipeline>/workflow.tar.gz
-	@$(CICD) compile
+	@$(MLOPS) compile
 
 run: build ## the main job: the CT pipeline on the sample, locally, to a served model (DATA=file.csv)
-	@$(CICD) run-local $(if $(DATA),--data "$(DATA)") $(if $(PIPELINE),--pipeline "$(PIPELINE)")
+	@$(MLOPS) run-local $(if $(DATA),--data "$(DATA)") $(if $(PIPELINE),--pipeline "$(PIPELINE)")
 
 run-dev: setup compile ## run with each component's src/ mounted over its last built image (no rebuild)
-	@$(CICD) run-local --sources $(if $(DATA),--data "$(DATA)")
+	@$(MLOPS) run-local --sources $(if $(DATA),--data "$(DATA)")
 
 serve: setup ## start (or keep) the local prediction service on the model registry
-	@$(CICD) serve
+	@$(MLOPS) serve
 
 promote: venv ## the canary version takes all the traffic
-	@$(CICD) promote
+	@$(MLOPS) promote
 
 rollback: venv ## drop the canary, or go back to the previous stable version
-	@$(CICD) rollback
+	@$(MLOPS) rollback
 
 lineage: venv ## what the local runs used and produced: make lineage Q="runs" (see README)
-	@$(CICD) lineage $(or $(Q),runs)
+	@$(MLOPS) lineage $(or $(Q),runs)
 
 watch: build ## new data under triggers.new_data.prefix: a drift check per new span, retraining on drift (ONCE=1, RETRY=uri)
-	@$(CICD) watch $(if $(ONCE),--once) $(if $(RETRY),--retry "$(RETRY)")
+	@$(MLOPS) watch $(if $(ONCE),--once) $(if $(RETRY),--retry "$(RETRY)")
 
 monitor: build ## model degradation: live metrics from labelled predictions, retraining when below (ONCE=1)
-	@$(CICD) monitor $(if $(ONCE),--once) --every $(or $(EVERY),60)
+	@$(MLOPS) monitor $(if $(ONCE),--once) --every $(or $(EVERY),60)
 
 status: venv ## the serving model, recent runs, spans seen and trigger decisions
-	@$(CICD) status $(if $(JSON),--json)
+	@$(MLOPS) status $(if $(JSON),--json)
 
 deploy: venv ## build, upload and deploy to ENV (make deploy ENV=dev; prod needs APPROVE=1)
-	@$(CICD) deploy --preflight $(if $(APPROVE),--approve)
+	@$(MLOPS) deploy --preflight $(if $(APPROVE),--approve)
 	@$(MAKE) --no-print-directory build
-	@$(CICD) deploy $(if $(APPROVE),--approve)
+	@$(MLOPS) deploy $(if $(APPROVE),--approve)
 
 component: venv ## scaffold a new component: make component NAME=my_step
 	@test -n "$(NAME)" || { echo "usage: make component NAME=my_step" >&2; exit 2; }
-	@$(CICD) component "$(NAME)"
+	@$(MLOPS) component "$(NAME)"
 
 schema: venv ## infer a first data schema from the sample, for a person to curate (FORCE=1 replaces it)
 	@PYTHONPATH="$(PYTHONPATH):$(CURDIR)/components/validate_data/src" $(PY) -m validate_data.infer_schema \
-		--data "$$($(CICD) settings data.source)" --out "$$($(CICD) settings data.schema)" \
+		--data "$$($(MLOPS) settings data.source)" --out "$$($(MLOPS) settings data.schema)" \
 		$(if $(FORCE),--force)
 
 bench: setup ## benchmarks -> bench/results/<name>.json (BENCH=build|data|model|pipeline for one)
-	@$(CICD) bench $(BENCH)
+	@$(MLOPS) bench $(BENCH)
 
 lock: ## re-resolve requirements.in into requirements.lock (needs the package registry)
 	@scripts/lock.sh

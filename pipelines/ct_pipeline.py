@@ -17,7 +17,8 @@ next step, and takes the same decision wherever the step runs:
 - model blessed? deploy_model deploys only a model whose blessing holds BLESSED, and otherwise
   succeeds having changed nothing.
 
-Every parameter comes from settings.yaml for the chosen environment (cicd.pipeline_parameters);
+Every parameter comes from settings.yaml for the chosen environment
+(mlops.core.pipeline_parameters);
 the defaults here are only what a run without settings would use."""
 
 from kfp import dsl

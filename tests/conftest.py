@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from cicd import fixtures
-from cicd.local_registry import LocalRegistry
-from cicd.scaffold import scaffold
-from cicd.spec_rewrite import rewrite_images
+from mlops.ci.scaffold import scaffold
+from mlops.ci.spec_rewrite import rewrite_images
+from mlops.core.paths import REPO
+from mlops.testing import fixtures
+from mlops.testing.local_registry import LocalRegistry
 
-REPO = Path(__file__).resolve().parents[1]
 LIGHT_BASE = REPO / "tests" / "fixtures" / "light_base" / "Dockerfile"
+# The build-chain samples: not pipeline steps, so they live here rather than in components/.
+SAMPLE_PROJECT = REPO / "tests" / "fixtures" / "sample_project"
 
 
 def write_settings(root: Path, registry: str, namespace: str, dockerfile: Path) -> None:
@@ -32,8 +34,9 @@ def write_settings(root: Path, registry: str, namespace: str, dockerfile: Path) 
 
 
 def make_project(root: Path, registry: str = "localhost:5999", namespace: str = "t") -> Path:
-    """A project with this repository's shape: the sample components (one scaffolded afresh,
-    one copied), the sample pipeline, the lock file, and settings using the light base."""
+    """A project with this repository's shape: the sample components (hello scaffolded afresh,
+    word_count copied from tests/fixtures/sample_project), the sample pipeline, the lock file,
+    and settings using the light base."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "components").mkdir()
     shutil.copy(REPO / "requirements.lock", root / "requirements.lock")
@@ -43,7 +46,7 @@ def make_project(root: Path, registry: str = "localhost:5999", namespace: str = 
     write_settings(root, registry, namespace, Path("build/base/Dockerfile"))
     scaffold(root, "hello")
     shutil.copytree(
-        REPO / "components" / "word_count",
+        SAMPLE_PROJECT / "components" / "word_count",
         root / "components" / "word_count",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
@@ -56,7 +59,7 @@ def make_project(root: Path, registry: str = "localhost:5999", namespace: str = 
         }
     )
     (root / "pipelines").mkdir()
-    shutil.copy(REPO / "pipelines" / "hello_pipeline.py", root / "pipelines")
+    shutil.copy(SAMPLE_PROJECT / "pipelines" / "hello_pipeline.py", root / "pipelines")
     return root
 
 
@@ -125,8 +128,8 @@ def built_project_factory(registry, docker_client, tmp_path_factory):
     Returns (root, {pipeline module: package})."""
 
     def build(namespace: str, pipelines: dict[str, str] | None = None):
-        from cicd import steps
-        from cicd.compile import compile_all
+        from mlops.ci import steps
+        from mlops.ci.compile import compile_all
 
         root = make_project(tmp_path_factory.mktemp(namespace) / "project", registry, namespace)
         patch = pytest.MonkeyPatch()
@@ -162,7 +165,7 @@ gcs_emulator = fixtures.gcs_emulator  # the session's emulator, defined once
 @pytest.fixture
 def gcs(gcs_emulator, monkeypatch):
     """A storage client on the emulator, with STORAGE_EMULATOR_HOST set for the code under test."""
-    from cicd.upload import storage_client
+    from mlops.core.gcs import storage_client
 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
     return storage_client()
@@ -173,7 +176,7 @@ def gcs(gcs_emulator, monkeypatch):
 
 @pytest.fixture
 def kfp_api():
-    """A fresh double of the KFP v2beta1 REST API (tests/kfp_double.py) on loopback."""
+    """A fresh double of the KFP v2beta1 REST API (tests/doubles/kfp_double.py) on loopback."""
     from kfp_double import KfpApiDouble
 
     with KfpApiDouble(pending_s=0.05, running_s=0.1) as double:

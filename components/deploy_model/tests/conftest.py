@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cicd import fixtures
+from mlops.testing import fixtures
 
 # TF 2.16 defaults to Keras 3; the project's models are Keras 2 (as the base image sets).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

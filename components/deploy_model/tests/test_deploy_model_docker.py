@@ -28,7 +28,7 @@ def _blessing(folder: Path, verdict: str) -> Path:
 def _deploy_pipeline(image: str):
     from kfp import components, dsl
 
-    from cicd import spec_rewrite
+    from mlops.ci import spec_rewrite
 
     spec_path = COMPONENT / "component.yaml"
     deploy = components.load_component_from_text(
@@ -59,10 +59,10 @@ def _deploy_pipeline(image: str):
 def test_deploys_through_kfp_local_and_serves_in_its_image(tmp_path, model_dirs):
     from kfp import local
 
-    from cicd import engine
-    from cicd.component_testing import build_image
-    from cicd.local_registry import free_port
-    from cicd.local_run import docker_runner_adapted
+    from mlops.ci import engine
+    from mlops.local_runs.runner import docker_runner_adapted
+    from mlops.testing.component_testing import build_image
+    from mlops.testing.local_registry import free_port
 
     image = build_image("deploy_model")
     root = tmp_path / "root"

@@ -1,6 +1,6 @@
 """deploy_model.vertex through the real google-cloud-aiplatform SDK (REST transport) against
-tests/vertex_double.py, a loopback double of the Vertex AI v1 REST API; model folders live in a
-gcp-storage-emulator, which the double reads as the real API reads the artifact_uri."""
+tests/doubles/vertex_double.py, a loopback double of the Vertex AI v1 REST API; model folders
+live in a gcp-storage-emulator, which the double reads as the real API reads the artifact_uri."""
 
 import sys
 import time
@@ -15,7 +15,7 @@ if SRC not in sys.path:  # as the image's PYTHONPATH does
 
 from deploy_model import vertex  # noqa: E402
 from deploy_model.vertex import VertexDeployError, VertexTarget  # noqa: E402
-from vertex_double import VertexDouble  # noqa: E402  (tests/ is on the pytest pythonpath)
+from vertex_double import VertexDouble  # noqa: E402  (tests/doubles is on the pytest pythonpath)
 
 PROJECT = "proj-dev"
 LOCATION = "europe-west1"
@@ -30,7 +30,7 @@ def gcs(tmp_path_factory):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    from cicd.gcs_emulator import GcsEmulator
+    from mlops.testing.gcs_emulator import GcsEmulator
 
     emulator = GcsEmulator(tmp_path_factory.mktemp("gcs") / "emulator.log")
     mp = pytest.MonkeyPatch()

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from cicd import fixtures, raw_examples
-from cicd.raw_examples import read_taxi_rows
+from mlops.testing import fixtures, raw_examples
+from mlops.testing.raw_examples import read_taxi_rows
 
 # TF 2.16 defaults to Keras 3; TFT 1.16 and TFMA 0.47 need Keras 2 (as the base image sets).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

@@ -18,9 +18,9 @@ MODEL_NAME = "taxi_big_tipper"
 def test_runs_in_its_image_through_kfp_local(tmp_path, taxi, helpers):
     from kfp import components, dsl, local
 
-    from cicd import spec_rewrite
-    from cicd.component_testing import build_image
-    from cicd.local_run import docker_runner_adapted
+    from mlops.ci import spec_rewrite
+    from mlops.local_runs.runner import docker_runner_adapted
+    from mlops.testing.component_testing import build_image
 
     raw = helpers.write_examples(tmp_path / "raw", {"eval": taxi.eval_rows[:150]})
     registry = tmp_path / "registry"

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from extract_data_testing import taxi_rows, write_csv  # noqa: E402 (after the path)
 
-from cicd import fixtures
+from mlops.testing import fixtures
 
 
 @pytest.fixture

@@ -387,7 +387,7 @@ def test_the_entrypoint_exits_non_zero_with_the_message(tmp_path, capsys):
 
 @pytest.mark.docker
 def test_the_image_under_kfp_local(tmp_path):
-    from cicd.component_testing import run_component
+    from mlops.testing.component_testing import run_component
 
     header, rows = taxi_rows(300)
     data = tmp_path / "data"

@@ -19,9 +19,9 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, helpers):
     import tensorflow as tf
     from kfp import components, dsl, local
 
-    from cicd import spec_rewrite
-    from cicd.component_testing import build_image
-    from cicd.local_run import docker_runner_adapted
+    from mlops.ci import spec_rewrite
+    from mlops.local_runs.runner import docker_runner_adapted
+    from mlops.testing.component_testing import build_image
 
     data = helpers.tmt.transform_taxi(tmp_path / "data", rows=300)
     spec_path = COMPONENT / "component.yaml"

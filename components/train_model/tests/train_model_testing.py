@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from cicd import raw_examples
-from cicd.raw_examples import feature_types, read_taxi_rows, to_example  # noqa: F401 (re-exported)
+from mlops.testing import raw_examples
+from mlops.testing.raw_examples import feature_types, read_taxi_rows, to_example  # noqa: F401 (re-exported)
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2, as the base image sets
 REPO = Path(__file__).resolve().parents[3]

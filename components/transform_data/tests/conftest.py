@@ -1,6 +1,6 @@
 """Puts this component's src/ on the import path, as the image's PYTHONPATH does; and the
 fixtures of its tests: raw Examples made from a few hundred rows of the taxi CSV
-(cicd.raw_examples)."""
+(mlops.testing.raw_examples)."""
 
 import os
 import sys
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cicd.raw_examples import feature_types, read_taxi_rows, to_example, write_examples
+from mlops.testing.raw_examples import feature_types, read_taxi_rows, to_example, write_examples
 
 # TF 2.16 defaults to Keras 3; TFT 1.16 and TFMA 0.47 need Keras 2 (as the base image sets).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

@@ -21,9 +21,9 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, helpers, raw_schema_text)
     import tensorflow_transform as tft
     from kfp import components, dsl, local
 
-    from cicd import spec_rewrite
-    from cicd.component_testing import build_image
-    from cicd.local_run import docker_runner_adapted
+    from mlops.ci import spec_rewrite
+    from mlops.local_runs.runner import docker_runner_adapted
+    from mlops.testing.component_testing import build_image
 
     rows = helpers.read_taxi_rows(150)
     raw = helpers.write_examples(

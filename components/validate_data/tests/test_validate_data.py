@@ -381,9 +381,9 @@ def test_the_image_under_kfp_local(tmp_path, monkeypatch):
     against the clean data's statistics (chained as a pipeline would chain runs)."""
     from kfp import components, dsl, local
 
-    from cicd import spec_rewrite
-    from cicd.component_testing import build_image
-    from cicd.local_run import docker_runner_adapted
+    from mlops.ci import spec_rewrite
+    from mlops.local_runs.runner import docker_runner_adapted
+    from mlops.testing.component_testing import build_image
 
     data = tmp_path / "data"
     clean = write_examples(data / "clean", split_rows(rows(0, 1200), LARGE))

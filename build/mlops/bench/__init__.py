@@ -1,0 +1,1 @@
+"""The benchmarks of `make bench`, each writing bench/results/<name>.json."""

@@ -1,0 +1,1 @@
+"""The CI build chain: discovery, contract, fingerprints, images, push, specs, compile."""

@@ -1,0 +1,339 @@
+"""The one command line, `python -m mlops VERB` (the Makefile's verbs call it): each verb
+parses its arguments, calls its concern and prints the answer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from mlops.core.errors import BuildError
+from mlops.core.paths import REPO
+
+ROOT = REPO
+
+
+def _lint(args) -> None:
+    from mlops.ci import contract
+    from mlops.ci.components import discover
+
+    components = discover(args.root)
+    problems = contract.check_all(components)
+    if problems:
+        raise BuildError(f"{len(problems)} contract problems:\n  " + "\n  ".join(problems))
+    print(f"[lint] {len(components)} components: component.yaml and entrypoints agree")
+
+
+def _images(args) -> None:
+    from mlops.ci import steps
+
+    steps.images(args.root, nocache=args.no_cache)
+
+
+def _push(args) -> None:
+    from mlops.ci import steps
+
+    steps.push(args.root)
+
+
+def _update_specs(args) -> None:
+    from mlops.ci import steps
+
+    steps.update_specs(args.root)
+
+
+def _compile(args) -> None:
+    from mlops.ci.compile import compile_all
+
+    compile_all(args.root)
+
+
+def _build(args) -> None:
+    """images -> push -> update-specs -> compile, in one process."""
+    from mlops.ci import steps
+    from mlops.ci.compile import compile_all
+
+    started = time.monotonic()
+    steps.images(args.root, nocache=args.no_cache)
+    steps.push(args.root)
+    steps.update_specs(args.root)
+    compile_all(args.root)
+    print(f"[build] done in {time.monotonic() - started:.1f}s")
+
+
+def _run_local(args) -> None:
+    """The CT pipeline end to end (mlops.ct.ct_run), or another compiled pipeline by name."""
+    from mlops.ct import ct_run
+
+    if args.pipeline == ct_run.PIPELINE:
+        ct_run.run(args.root, data=args.data, sources=args.sources)
+        return
+    from mlops.core import pipeline_parameters
+    from mlops.core.pipeline_package import PACKAGE
+    from mlops.local_runs.runner import run_package
+
+    package = args.root / "dist" / args.pipeline / PACKAGE
+    if not package.is_file():
+        raise BuildError(f"{package}: not found; run `make compile` first")
+    parameters = pipeline_parameters.for_pipeline(args.root, args.pipeline, package, data=args.data)
+    shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in parameters.items()}
+    print(f"[run] {args.pipeline}: running locally with {shown}", flush=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_package(package, args.root / "dist" / "local_runs" / args.pipeline / stamp, parameters)
+
+
+def _serving_settings(args):
+    from mlops.core.model_settings import load_model_settings
+
+    return load_model_settings(args.root)
+
+
+def _serve(args) -> None:
+    from mlops.serving import service as serving
+
+    model = _serving_settings(args)
+    s = model.serving
+    if s.target != "local":
+        raise BuildError(f"serving.target is {s.target!r}: the local service serves target local")
+    service = serving.ensure(
+        args.root, s.registry, model.name, s.host, s.port,
+        args.root / ".local" / "request_logs" / model.name,
+    )  # fmt: skip
+    answer = serving.wait_for_version(service.url, None, container=service.container)
+    print(f"[serve] {service.action}: {service.url}")
+    print(json.dumps(answer, indent=2))
+
+
+def _traffic(args) -> None:
+    """promote | rollback: deploy_model's own modes, on the host, against the registry."""
+    from mlops.serving import traffic as serving_commands
+
+    model = _serving_settings(args)
+    print(serving_commands.change(args.root, model, args.step))
+
+
+def _deploy(args) -> None:
+    from mlops.deploy import chain as deploy
+
+    if args.preflight:
+        settings = deploy.preflight(args.root, None, args.approve)
+        print(f"[deploy] environment {settings.env!r}: settings checked, target {settings.target}")
+        return
+    records = deploy.deploy(args.root, None, args.approve)
+    for record in records:
+        print(f"[deploy] {record.data['pipeline']}: {record.data['status']} ({record.path})")
+
+
+# Each writes bench/results/<name>.json: cold/no-change/one-component builds; the data
+# components at 1x and 100x; train, evaluate, serve on the sample; `make run` cold and warm.
+BENCHMARKS = {
+    "build": "mlops.bench.build",
+    "data": "mlops.bench.data",
+    "model": "mlops.bench.model",
+    "pipeline": "mlops.bench.pipeline",
+}
+
+
+def _bench(args) -> None:
+    import importlib
+
+    names = args.names or list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        raise BuildError(f"unknown benchmarks {unknown}; known: {', '.join(BENCHMARKS)}")
+    for name in names:
+        result = importlib.import_module(BENCHMARKS[name]).run(args.root)
+        print(f"[bench] {name}: {result}")
+
+
+def _component(args) -> None:
+    from mlops.ci.scaffold import scaffold
+
+    path = scaffold(args.root, args.name)
+    rel = path.relative_to(args.root)
+    print(
+        f"[component] created {rel}/: edit src/{args.name}/main.py and component.yaml, "
+        f"then `make lint` and `make images`"
+    )
+
+
+def _settings(args) -> None:
+    from mlops.core.settings import load_raw
+
+    value = load_raw(args.root / "settings.yaml")
+    for part in args.key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise BuildError(f"{args.root / 'settings.yaml'}: {args.key} is missing")
+        value = value[part]
+    print(value)
+
+
+def _lineage(args) -> None:
+    """Answers one lineage question from the store that local runs write."""
+    import json
+
+    from mlops.lineage import store as lineage
+
+    db = args.db or args.root / lineage.DEFAULT_DB
+    if not db.is_file():
+        raise BuildError(f"{db}: no lineage store yet; `make run` records every local run")
+    with lineage.LineageStore(db) as store:
+        if args.question == "runs":
+            answer, render = store.runs(args.limit, args.pipeline), lineage.render_runs
+        elif args.question == "run":
+            answer, render = store.run(args.run_id), lineage.render_run
+        elif args.question == "image":
+            answer, render = store.runs_using_image(args.image), lineage.render_runs
+        elif args.question == "artifact":
+            answer, render = store.lineage(args.uri), lineage.render_lineage
+        elif args.question == "training-data":
+            answer = store.training_data(args.uri, args.step)
+            render = lineage.render_training_data
+        elif args.question == "serving-data":
+            answer = lineage.serving_training_data(
+                store, args.registry_root, args.model_name, args.slot
+            )
+            render = lineage.render_training_data
+        else:
+            answer, render = store.decisions(args.kind, args.limit), lineage.render_decisions
+    print(json.dumps(answer, indent=2, default=str) if args.json else render(answer))
+
+
+def _monitor(args) -> None:
+    """The degradation trigger (mlops.monitoring.degradation): one check, or one every
+    --every seconds."""
+    from mlops.monitoring import degradation
+
+    if args.every <= 0:
+        raise BuildError(f"--every {args.every}: expected seconds above 0")
+    result = degradation.monitor(args.root, every_s=args.every, once=args.once)
+    if args.once and result is not None and result.decision == "failed":
+        raise BuildError(result.reason)
+
+
+def _watch(args) -> None:
+    """The new-data trigger: polls triggers.new_data.prefix, a drift check per new span."""
+    from mlops.triggers.watcher import Watcher
+
+    watcher = Watcher(args.root)
+    if args.retry:
+        decision = watcher.retry(args.retry)
+        print(f"[watch] {decision.span}: {decision.decision}: {decision.reason}")
+        return
+    settings = watcher.settings()
+    every = "once" if args.once else f"every {settings.poll_s:g}s"
+    print(f"[watch] {settings.prefix} ({settings.pattern!r}), {every}", flush=True)
+    try:
+        processed = watcher.run(once=args.once)
+    except KeyboardInterrupt:
+        return
+    print(f"[watch] {processed} new spans processed")
+
+
+def _status(args) -> None:
+    from mlops.monitoring import status
+
+    answer = status.gather(args.root, limit=args.limit)
+    print(json.dumps(answer, indent=2, default=str) if args.json else status.render(answer))
+
+
+def _add_lineage_parser(sub) -> None:
+    p = sub.add_parser("lineage", help="query the lineage store of local runs")
+    p.add_argument("--db", type=Path, help="the store (default: ROOT/.local/lineage.sqlite)")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.set_defaults(func=_lineage)
+    q = p.add_subparsers(dest="question", required=True)
+    runs = q.add_parser("runs", help="recorded runs, newest first")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--pipeline", help="only runs of this pipeline")
+    q.add_parser("run", help="one run: tasks, images, artifacts").add_argument(
+        "run_id", help="a run id, a unique prefix of one, or 'latest'"
+    )
+    q.add_parser("image", help="runs that used an image").add_argument(
+        "image", help="a digest (sha256:...) or a prefix of the image reference"
+    )
+    q.add_parser("artifact", help="the lineage of an artifact, upward").add_argument("uri")
+    data = q.add_parser("training-data", help="which data an artifact (a model) came from")
+    data.add_argument("uri")
+    data.add_argument("--step", help="the data step's task name (default: the source steps)")
+    serving = q.add_parser("serving-data", help="which data trained a registry's serving model")
+    serving.add_argument("registry_root", help="a local model registry folder")
+    serving.add_argument("model_name")
+    serving.add_argument("--slot", choices=["stable", "canary"], default="stable")
+    decisions = q.add_parser("decisions", help="recorded trigger decisions, newest first")
+    decisions.add_argument("--kind")
+    decisions.add_argument("--limit", type=int, default=50)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlops", description=__doc__)
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="the repository (default: this one)"
+    )
+    sub = parser.add_subparsers(dest="step", required=True)
+    sub.add_parser("lint", help="contract check of every component").set_defaults(func=_lint)
+    for name, func, text in [
+        ("images", _images, "build changed component images, tag all with the commit"),
+        ("build", _build, "images, push, update-specs and compile"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--no-cache", action="store_true", help="rebuild everything from scratch")
+        p.set_defaults(func=func)
+    sub.add_parser("push", help="push images, tag with the commit").set_defaults(func=_push)
+    sub.add_parser("update-specs", help="pin component.yaml images by digest").set_defaults(
+        func=_update_specs
+    )
+    sub.add_parser("compile", help="compile pipelines to dist/*/workflow.tar.gz").set_defaults(
+        func=_compile
+    )
+    p = sub.add_parser("run-local", help="run a compiled pipeline with kfp.local")
+    p.add_argument("--pipeline", default="ct_pipeline", help="dist/<pipeline> (default: CT)")
+    p.add_argument("--data", default=None, help="other data of the same schema (a CSV path)")
+    p.add_argument(
+        "--sources", action="store_true", help="mount components/*/src over the images' code"
+    )
+    p.set_defaults(func=_run_local)
+    sub.add_parser("serve", help="start or keep the local prediction service").set_defaults(
+        func=_serve
+    )
+    for name, text in [
+        ("promote", "the canary version takes all the traffic"),
+        ("rollback", "drop the canary, or go back to the previous stable version"),
+    ]:
+        sub.add_parser(name, help=text).set_defaults(func=_traffic)
+    p = sub.add_parser("deploy", help="upload and deploy compiled pipelines to ENV")
+    p.add_argument("--approve", action="store_true", help="the release approval prod requires")
+    p.add_argument("--preflight", action="store_true", help="only check settings and approval")
+    p.set_defaults(func=_deploy)
+    p = sub.add_parser("bench", help="benchmarks -> bench/results/<name>.json")
+    p.add_argument("names", nargs="*", help=f"some of: {', '.join(BENCHMARKS)} (default: all)")
+    p.set_defaults(func=_bench)
+    p = sub.add_parser("component", help="scaffold components/NAME")
+    p.add_argument("name")
+    p.set_defaults(func=_component)
+    p = sub.add_parser("settings", help="print a settings.yaml value, e.g. build.registry")
+    p.add_argument("key")
+    p.set_defaults(func=_settings)
+    _add_lineage_parser(sub)
+    p = sub.add_parser("monitor", help="model degradation: live metrics, retrain when below")
+    p.add_argument("--once", action="store_true", help="one check, then exit")
+    p.add_argument("--every", type=float, default=60.0, help="seconds between checks (60)")
+    p.set_defaults(func=_monitor)
+    p = sub.add_parser("watch", help="new-data trigger: a drift check on each new span")
+    p.add_argument("--once", action="store_true", help="process what is there, then exit")
+    p.add_argument("--retry", metavar="URI", help="run a claimed (crashed) or failed span again")
+    p.set_defaults(func=_watch)
+    p = sub.add_parser("status", help="serving model, last runs, spans, trigger decisions")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("--limit", type=int, default=10, help="runs and decisions shown")
+    p.set_defaults(func=_status)
+    args = parser.parse_args(argv)
+    args.root = args.root.resolve()
+    try:
+        args.func(args)
+    except BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

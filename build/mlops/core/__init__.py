@@ -1,0 +1,1 @@
+"""What every concern shares: errors, settings.yaml, the commit, the compiled package."""

@@ -1,0 +1,122 @@
+"""A pipeline's run parameters from settings.yaml for one environment: one source of truth.
+
+Every value the shared components take is derived from the settings sections that own it
+(`data`, `model`, `serving`); a pipeline receives the ones it declares as inputs, and
+`pipelines.<module>.parameters` overrides any of them for that pipeline. So the CT pipeline,
+the validate-only pipeline and a new pipeline an ML engineer composes all read the same
+settings, locally (`make run`) and on a cluster (`make deploy`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlops.core.errors import BuildError
+from mlops.core.settings import load_raw
+
+
+def _local_path(root: Path, value: str) -> str:
+    """A settings path: gs:// and bq:// as they are, a relative path under the repository."""
+    if "://" in value:
+        return value
+    return str((root / value).resolve())
+
+
+def _read_text(root: Path, where: str, value: str | None) -> str:
+    if not value:
+        raise BuildError(f"{root / 'settings.yaml'}: {where} is missing")
+    path = root / value
+    if not path.is_file():
+        raise BuildError(f"{root / 'settings.yaml'}: {where} {value!r}: no such file ({path})")
+    return path.read_text()
+
+
+def settings_values(root: Path, env: str | None = None, data: str | None = None) -> dict[str, Any]:
+    """Every parameter value the settings define; `data` replaces data.source (make run DATA=)."""
+    from mlops.core.model_settings import load_model_settings
+
+    raw = load_raw(root / "settings.yaml", env)
+    data_settings = raw.get("data") or {}
+    model = load_model_settings(root, env)
+    validation = data_settings.get("validation") or {}
+    drift = validation.get("drift") or {}
+    skew = validation.get("skew") or {}
+    source = data or data_settings.get("source")
+    if not source:
+        raise BuildError(f"{root / 'settings.yaml'}: data.source is missing")
+    model_raw = raw.get("model") or {}
+    values: dict[str, Any] = {
+        "source": _local_path(root, str(source)),
+        "splits": json.dumps(data_settings.get("splits") or {"train": 2, "eval": 1}),
+        "schema": _read_text(root, "data.schema", data_settings.get("schema")),
+        "transform_module": _read_text(
+            root, "model.transform_module", model_raw.get("transform_module")
+        ),
+        "drift_numeric_jsd": float(drift.get("numeric_jsd", 0.1)),
+        "drift_categorical_linf": float(drift.get("categorical_linf", 0.1)),
+        "skew_numeric_jsd": float(skew.get("numeric_jsd", 0.1)),
+        "skew_categorical_linf": float(skew.get("categorical_linf", 0.1)),
+        "hidden_units": model.train["hidden_units"],
+        "learning_rate": model.train["learning_rate"],
+        "epochs": model.train["epochs"],
+        "batch_size": model.train["batch_size"],
+        "tuning_max_trials": model.tuning["max_trials"],
+        "tuning_epochs_per_trial": model.tuning["epochs_per_trial"],
+        "eval_config": model.eval_config_json(),
+        "registry": model.serving.registry,
+        "model_name": model.name,
+        "canary_percent": model.serving.canary_percent,
+    }
+    return values
+
+
+def pipeline_inputs(package: Path) -> dict[str, bool]:
+    """The compiled pipeline's parameters: name -> whether it has a default."""
+    from kfp import components
+
+    from mlops.core.pipeline_package import read_package
+
+    spec = components.load_component_from_text(read_package(package))
+    return {
+        name: spec_input.optional for name, spec_input in (spec.component_spec.inputs or {}).items()
+    }
+
+
+def for_pipeline(
+    root: Path,
+    pipeline: str,
+    package: Path,
+    env: str | None = None,
+    data: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The arguments of one run: the settings' values the pipeline declares, then
+    `pipelines.<pipeline>.parameters`, then `extra` (values only a run knows). A required
+    parameter that nothing provides is an error naming it."""
+    raw = load_raw(root / "settings.yaml", env)
+    declared = pipeline_inputs(package)
+    overrides = ((raw.get("pipelines") or {}).get(pipeline) or {}).get("parameters") or {}
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise BuildError(
+            f"{root / 'settings.yaml'}: pipelines.{pipeline}.parameters has {unknown}, which "
+            f"{pipeline} does not take (it takes: {', '.join(sorted(declared))})"
+        )
+    values = settings_values(root, env, data) if _needs_settings(declared) else {}
+    arguments = {k: v for k, v in values.items() if k in declared}
+    arguments.update(overrides)
+    arguments.update({k: v for k, v in (extra or {}).items() if k in declared})
+    missing = sorted(k for k, optional in declared.items() if not optional and k not in arguments)
+    if missing:
+        raise BuildError(f"{pipeline}: no value for the parameters {missing}")
+    return arguments
+
+
+_SETTINGS_PARAMETERS = {"source", "schema", "eval_config", "registry", "model_name"}
+
+
+def _needs_settings(declared: dict[str, bool]) -> bool:
+    # A pipeline that takes none of the shared components' inputs (the hello sample) needs no
+    # data or model settings, so a project without them can still run it.
+    return bool(_SETTINGS_PARAMETERS & set(declared))

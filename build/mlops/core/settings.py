@@ -1,0 +1,93 @@
+"""settings.yaml: loading, environment selection and validation of the build keys."""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops.core.errors import BuildError
+
+DEFAULT_ENV = "local"
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Returns base with override merged in; nested mappings merge, everything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_raw(path: Path, env: str | None = None) -> dict[str, Any]:
+    """The settings for one environment: top-level keys with environments.<env> merged over."""
+    env = env or os.environ.get("ENV") or DEFAULT_ENV
+    if not path.is_file():
+        raise BuildError(f"{path}: settings file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise BuildError(f"{path}: does not parse as YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise BuildError(f"{path}: must be a mapping at the top level")
+    environments = data.pop("environments", None) or {}
+    if env not in environments and env != DEFAULT_ENV:
+        known = ", ".join(sorted(environments)) or "none"
+        raise BuildError(f"{path}: environment {env!r} is not defined (known: {known})")
+    merged = deep_merge(data, environments.get(env) or {})
+    merged["env"] = env
+    return merged
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """What the image build needs from settings.yaml (after environment overrides)."""
+
+    registry: str
+    namespace: str
+    base_dockerfile: Path
+    base_name: str
+    env: str
+    source: Path
+
+    def repository(self, image_name: str) -> str:
+        """REGISTRY/NAMESPACE/NAME, the repository an image is pushed to."""
+        return "/".join(p for p in (self.registry, self.namespace, image_name) if p)
+
+
+def _require(section: dict, key: str, where: str, path: Path, env: str) -> Any:
+    value = section.get(key) if isinstance(section, dict) else None
+    if value in (None, ""):
+        raise BuildError(f"{path}: {where}.{key} is missing (environment {env!r})")
+    return value
+
+
+def load_build_settings(root: Path, env: str | None = None) -> BuildSettings:
+    """Reads and checks the build section. The REGISTRY environment variable (Cloud Build's
+    _REGISTRY substitution) overrides build.registry."""
+    path = root / "settings.yaml"
+    raw = load_raw(path, env)
+    build = raw.get("build")
+    if not isinstance(build, dict):
+        raise BuildError(f"{path}: the build section is missing (environment {raw['env']!r})")
+    registry = os.environ.get("REGISTRY") or _require(build, "registry", "build", path, raw["env"])
+    registry = str(registry).rstrip("/")
+    base = build.get("base") or {}
+    dockerfile = root / _require(base, "dockerfile", "build.base", path, raw["env"])
+    if not dockerfile.is_file():
+        raise BuildError(f"{path}: build.base.dockerfile {dockerfile} does not exist")
+    return BuildSettings(
+        registry=registry,
+        namespace=str(build.get("namespace") or "").strip("/"),
+        base_dockerfile=dockerfile,
+        base_name=str(base.get("name") or "base"),
+        env=raw["env"],
+        source=path,
+    )

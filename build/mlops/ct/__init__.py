@@ -1,0 +1,1 @@
+"""The continuous-training run of `make run`: the CT pipeline, its summary and report."""

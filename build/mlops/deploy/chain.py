@@ -1,0 +1,165 @@
+"""`make deploy ENV=...`: after the build, each compiled pipeline goes to the environment's
+bucket and to its orchestrator (Kubeflow Pipelines or Vertex AI Pipelines), as settings.yaml
+says. Stage by stage, with a record (mlops.deploy.deploy_record) of each."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from mlops.ci.build_state import BuildState
+from mlops.ci.compile import pipeline_modules
+from mlops.core import pipeline_parameters
+from mlops.core.deploy_settings import DeploySettings, load_deploy_settings
+from mlops.core.errors import BuildError
+from mlops.core.git_info import commit_sha
+from mlops.core.pipeline_package import PACKAGE, images_of, read_package
+from mlops.deploy import upload
+from mlops.deploy.deploy_record import DeployRecord
+
+
+def say(message: str) -> None:
+    print(f"[deploy] {message}", flush=True)
+
+
+def preflight(root: Path, env: str | None, approve: bool) -> DeploySettings:
+    """Checks settings and approval before anything is built, pushed or uploaded."""
+    settings = load_deploy_settings(root, env)
+    if settings.approval_required and not approve:
+        raise BuildError(
+            f"environment {settings.env!r} needs a release approval: "
+            f"make deploy ENV={settings.env} APPROVE=1"
+        )
+    return settings
+
+
+def _check_package(package: Path, state: BuildState, commit: str, settings: DeploySettings):
+    """The package must be this commit's build for this environment's registry."""
+    if not package.is_file():
+        raise BuildError(f"{package}: not found; run `make build ENV={settings.env}` first")
+    ir_text = read_package(package)
+    wrong = [
+        image
+        for image in images_of(yaml.safe_load(ir_text))
+        if not image.startswith(f"{state.registry}/") or f":{commit}@sha256:" not in image
+    ]
+    if wrong:
+        raise BuildError(
+            f"{package}: not built for commit {commit} and registry {state.registry} "
+            f"({', '.join(wrong)}); run `make build ENV={settings.env}`"
+        )
+    return ir_text
+
+
+def _vertex_name(pipeline: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", pipeline.lower()).strip("-")
+
+
+def deploy_pipeline(
+    root: Path, settings: DeploySettings, state: BuildState, module: Path, commit: str
+) -> DeployRecord:
+    pipeline = module.stem
+    package = root / "dist" / pipeline / PACKAGE
+    ir_text = _check_package(package, state, commit, settings)
+    record = DeployRecord(root, settings.env, pipeline, commit, settings.target)
+    params = pipeline_parameters.for_pipeline(root, pipeline, package, settings.env)
+    try:
+        snapshot = json.dumps(
+            {"commit": commit, "env": settings.env, "settings": settings.resolved},
+            indent=2,
+            sort_keys=True,
+            default=str,
+        )
+        dest = upload.Destination(settings.bucket, settings.env, deadline_s=2.0**settings.retries)
+        uploaded = upload.upload_pipeline(dest, pipeline, commit, package, ir_text, snapshot)
+        record.stage("upload", {k: vars(v) for k, v in uploaded.items()})
+        say(f"{pipeline}: {uploaded['package'].uri} ({uploaded['package'].action})")
+        if settings.target == "kfp":
+            _deploy_kfp(settings, record, pipeline, package, commit, params)
+        elif settings.target == "vertex":
+            _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root)
+        record.finish()
+    except BuildError as e:
+        record.finish(str(e))
+        raise BuildError(
+            f"{e}\n  what was deployed is recorded in {record.path}; deploying again completes it"
+        ) from e
+    return record
+
+
+def _deploy_kfp(settings, record, pipeline, package, commit, params) -> None:
+    from mlops.deploy.kfp_deploy import KfpDeployer
+
+    kfp = KfpDeployer(settings)
+    experiment_id = kfp.experiment()
+    record.stage("experiment", {"name": settings.kfp_experiment, "id": experiment_id})
+    pipeline_id, action = kfp.pipeline(pipeline, f"{pipeline}, deployed by the CI of this repo")
+    record.stage("pipeline", {"id": pipeline_id, "action": action})
+    version_id, action = kfp.version(pipeline_id, package, commit)
+    record.stage("version", {"name": commit, "id": version_id, "action": action})
+    say(f"{pipeline}: KFP pipeline {pipeline_id}, version {commit} ({action})")
+    if settings.run:
+        job = f"{pipeline}-{commit[:12]}"
+        say(f"{pipeline}: run {job!r}, waiting up to {settings.run_timeout_s:.0f} s")
+        record.stage("run", {"name": job, "state": "started"})
+        result = kfp.run(experiment_id, pipeline_id, version_id, job, params)
+        record.stage("run", {"name": job, **result})
+        say(f"{pipeline}: run {job!r} {result['state']} ({result['action']})")
+    if settings.cron:
+        result = kfp.schedule(
+            experiment_id, pipeline_id, version_id, f"{pipeline}-schedule", params
+        )
+        record.stage("schedule", result)
+        say(f"{pipeline}: recurring run {result['cron']!r} ({result['action']})")
+
+
+def _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root) -> None:
+    from mlops.deploy import vertex_deploy
+
+    ir_path = root / "dist" / pipeline / "pipeline.yaml"
+    ir_path.write_text(ir_text)
+    endpoint = (settings.resolved.get("deploy") or {}).get("vertex", {}).get("api_endpoint")
+    credentials = None  # Application Default Credentials
+    if endpoint and re.match(r"^https?://(127\.[0-9.]+|localhost)(:\d+)?/?$", endpoint):
+        # A loopback endpoint is a double or an emulator: it takes no Google credentials.
+        from google.auth.credentials import AnonymousCredentials
+
+        credentials = AnonymousCredentials()
+    result = vertex_deploy.deploy(
+        ir_path,
+        env=settings.env,
+        project=settings.vertex_project,
+        location=settings.vertex_location,
+        pipeline_root=settings.vertex_pipeline_root,
+        display_name=_vertex_name(pipeline),
+        commit=commit,
+        parameters=params,
+        run=settings.run,
+        timeout_s=settings.run_timeout_s,
+        cron=settings.cron,
+        api_endpoint=endpoint,
+        credentials=credentials,
+        poll_s=settings.poll_s,
+    )
+    record.stage("vertex", result)
+    say(f"{pipeline}: Vertex AI job {result.get('job')} schedule {result.get('schedule')}")
+
+
+def deploy(root: Path, env: str | None = None, approve: bool = False) -> list[DeployRecord]:
+    settings = preflight(root, env, approve)
+    commit = commit_sha(root)
+    state = BuildState.load(root, commit, "deploy")
+    if state.env != settings.env:
+        raise BuildError(
+            f"dist/build-state.json is a build for environment {state.env!r}, not "
+            f"{settings.env!r}; run `make build ENV={settings.env}` first"
+        )
+    modules = pipeline_modules(root)
+    say(
+        f"environment {settings.env!r}: {len(modules)} pipelines of commit {commit} "
+        f"to {settings.bucket} and {settings.target}"
+    )
+    return [deploy_pipeline(root, settings, state, m, commit) for m in modules]

@@ -1,0 +1,788 @@
+"""A local lineage store in SQLite, answering the questions ML Metadata answers on a cluster
+(ml-metadata does not install here): which runs ran, with which images and parameters; which
+execution produced an artifact and from which inputs; which data trained a model.
+
+    runs        one pipeline run: pipeline, package, times, status, environment, parameters,
+                outputs, the failed task and why
+    executions  one task of a run: component, image reference and digest, status, times,
+                exit code, peak memory, parameters in and out, the log tail
+    artifacts   one per URI: type, name, metadata, a fingerprint of small local contents
+    events      execution -> artifact, INPUT or OUTPUT, under the task's input/output name
+    decisions   trigger decisions (time, kind, decision, reason, run), for the triggers
+
+`RunRecorder` is a local_run task observer that writes a run's records; `recorded_run()`
+opens and closes the run around it."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlops.core.errors import BuildError
+
+DEFAULT_DB = Path(".local") / "lineage.sqlite"
+FINGERPRINT_LIMIT = 1 << 20  # contents larger than this (1 MiB) are not hashed
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    package TEXT,
+    pipeline_root TEXT,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    status TEXT NOT NULL,
+    environment TEXT NOT NULL DEFAULT '{}',
+    parameters TEXT NOT NULL DEFAULT '{}',
+    outputs TEXT,
+    failed_task TEXT,
+    reason TEXT
+);
+CREATE TABLE IF NOT EXISTS executions (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    task TEXT NOT NULL,
+    component TEXT,
+    image_ref TEXT,
+    image_id TEXT,
+    image_digest TEXT,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    error TEXT,
+    started_at REAL,
+    ended_at REAL,
+    peak_memory_bytes INTEGER,
+    peak_rss_bytes INTEGER,
+    input_parameters TEXT NOT NULL DEFAULT '{}',
+    output_parameters TEXT NOT NULL DEFAULT '{}',
+    log_tail TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS executions_run ON executions(run_id);
+CREATE TABLE IF NOT EXISTS artifacts (
+    id INTEGER PRIMARY KEY,
+    uri TEXT NOT NULL UNIQUE,
+    type TEXT,
+    name TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    fingerprint TEXT,
+    created_at REAL
+);
+CREATE TABLE IF NOT EXISTS events (
+    execution_id INTEGER NOT NULL REFERENCES executions(id),
+    artifact_id INTEGER NOT NULL REFERENCES artifacts(id),
+    kind TEXT NOT NULL CHECK (kind IN ('INPUT', 'OUTPUT')),
+    name TEXT NOT NULL,
+    PRIMARY KEY (execution_id, artifact_id, kind, name)
+);
+CREATE INDEX IF NOT EXISTS events_artifact ON events(artifact_id, kind);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reason TEXT,
+    run_id TEXT,
+    details TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+
+class LineageError(BuildError):
+    """A lineage question that cannot be answered (unknown run or URI); the message says why."""
+
+
+def normalize_uri(uri: str) -> str:
+    """One spelling per artifact: a cluster step sees gs://B/P mounted as /gcs/B/P."""
+    uri = str(uri)
+    if uri.startswith("/gcs/"):
+        uri = "gs://" + uri[len("/gcs/") :]
+    return uri.rstrip("/") or uri
+
+
+def _files_of(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
+def fingerprint(uri: str, limit: int = FINGERPRINT_LIMIT) -> str | None:
+    """sha256 of a local file's contents, or of a folder's relative paths and contents;
+    None for remote URIs and contents over `limit` bytes."""
+    path = Path(uri)
+    if "://" in uri or not path.exists():
+        return None
+    files = _files_of(path)
+    if sum(f.stat().st_size for f in files) > limit:
+        return None
+    digest = hashlib.sha256()
+    for f in files:
+        if path.is_dir():
+            digest.update(str(f.relative_to(path)).encode() + b"\0")
+        digest.update(f.read_bytes() + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def _loads(text: str | None, default=None):
+    return default if text is None else json.loads(text)
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def new_run_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def _run_row(row: sqlite3.Row) -> dict[str, Any]:
+    run = dict(row)
+    for key, default in (("environment", {}), ("parameters", {}), ("outputs", None)):
+        run[key] = _loads(run[key], default)
+    return run
+
+
+def _execution_row(row: sqlite3.Row) -> dict[str, Any]:
+    execution = dict(row)
+    for key, default in (("input_parameters", {}), ("output_parameters", {}), ("log_tail", [])):
+        execution[key] = _loads(execution[key], default)
+    return execution
+
+
+def _artifact_row(row: sqlite3.Row) -> dict[str, Any]:
+    artifact = dict(row)
+    artifact["metadata"] = _loads(artifact["metadata"], {})
+    return artifact
+
+
+class LineageStore:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A run's tasks finish on the threads that ran them (mlops.local_runs.dag); the recorder
+        # serialises its calls, so the connection may be shared.
+        self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> LineageStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        pipeline: str,
+        parameters: dict[str, Any],
+        package: Path | str | None = None,
+        pipeline_root: Path | str | None = None,
+        environment: dict[str, Any] | None = None,
+        run_id: str | None = None,
+        started_at: float | None = None,
+    ) -> str:
+        run_id = run_id or new_run_id()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO runs (id, pipeline, package, pipeline_root, started_at, status,"
+                " environment, parameters) VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, ?)",
+                (
+                    run_id,
+                    pipeline,
+                    None if package is None else str(package),
+                    None if pipeline_root is None else str(pipeline_root),
+                    time.time() if started_at is None else started_at,
+                    _dumps(environment or {}),
+                    _dumps(parameters),
+                ),
+            )
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        failed_task: str | None = None,
+        reason: str | None = None,
+        outputs: dict[str, Any] | None = None,
+        ended_at: float | None = None,
+    ) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, failed_task = ?, reason = ?,"
+                " outputs = ? WHERE id = ?",
+                (
+                    status,
+                    time.time() if ended_at is None else ended_at,
+                    failed_task,
+                    reason,
+                    None if outputs is None else _dumps(outputs),
+                    run_id,
+                ),
+            )
+
+    def _artifact_id(self, artifact, as_output: bool) -> int:
+        """Adds the artifact or updates what is known of it. What its producer says (name,
+        metadata) wins over what a consumer saw."""
+        uri = normalize_uri(artifact.uri)
+        metadata = _dumps(artifact.metadata or {})
+        self.db.execute(
+            "INSERT INTO artifacts (uri, type, name, metadata, fingerprint, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(uri) DO UPDATE SET"
+            " type = COALESCE(NULLIF(excluded.type, ''), type),"
+            " name = CASE WHEN ? THEN excluded.name ELSE name END,"
+            " metadata = CASE WHEN ? OR metadata = '{}' THEN excluded.metadata ELSE metadata END,"
+            " fingerprint = COALESCE(excluded.fingerprint, fingerprint)",
+            (
+                uri,
+                artifact.type,
+                artifact.name,
+                metadata,
+                fingerprint(artifact.uri),
+                time.time(),
+                as_output,
+                as_output,
+            ),
+        )
+        return self.db.execute("SELECT id FROM artifacts WHERE uri = ?", (uri,)).fetchone()[0]
+
+    def _link(self, execution_id: int, artifacts, kind: str) -> None:
+        for artifact in artifacts:
+            artifact_id = self._artifact_id(artifact, as_output=kind == "OUTPUT")
+            self.db.execute(
+                "INSERT OR IGNORE INTO events (execution_id, artifact_id, kind, name)"
+                " VALUES (?, ?, ?, ?)",
+                (execution_id, artifact_id, kind, artifact.name),
+            )
+
+    def start_execution(self, run_id: str, record) -> int:
+        """Records a started task (a local_run.TaskRecord) and its input artifacts."""
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO executions (run_id, task, component, image_ref, status, started_at,"
+                " input_parameters) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    record.task,
+                    record.component,
+                    record.image_ref,
+                    record.status,
+                    record.started_at,
+                    _dumps(record.input_parameters),
+                ),
+            )
+            self._link(cursor.lastrowid, record.input_artifacts, "INPUT")
+        return cursor.lastrowid
+
+    def finish_execution(self, execution_id: int, record) -> None:
+        """Records how the task ended, what it ran on and its output artifacts."""
+        with self.db:
+            self.db.execute(
+                "UPDATE executions SET status = ?, exit_code = ?, error = ?, ended_at = ?,"
+                " image_id = ?, image_digest = ?, peak_memory_bytes = ?, peak_rss_bytes = ?,"
+                " output_parameters = ?, log_tail = ? WHERE id = ?",
+                (
+                    record.status,
+                    record.exit_code,
+                    record.error,
+                    record.ended_at,
+                    record.image_id,
+                    record.image_digest,
+                    record.peak_memory_bytes,
+                    record.peak_rss_bytes,
+                    _dumps(record.output_parameters),
+                    _dumps(record.log_tail),
+                    execution_id,
+                ),
+            )
+            self._link(execution_id, record.output_artifacts, "OUTPUT")
+
+    def record_decision(
+        self,
+        kind: str,
+        decision: str,
+        reason: str = "",
+        run_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        at: float | None = None,
+    ) -> int:
+        """Adds a decision (e.g. kind 'trigger', decision 'run' or 'skip') with its reason."""
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO decisions (at, kind, decision, reason, run_id, details)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    time.time() if at is None else at,
+                    kind,
+                    decision,
+                    reason,
+                    run_id,
+                    _dumps(details or {}),
+                ),
+            )
+        return cursor.lastrowid
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def runs(self, limit: int | None = None, pipeline: str | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first."""
+        sql, args = "SELECT * FROM runs", []
+        if pipeline:
+            sql, args = sql + " WHERE pipeline = ?", [pipeline]
+        sql += " ORDER BY started_at DESC, rowid DESC"
+        if limit:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        return [_run_row(r) for r in self.db.execute(sql, args)]
+
+    def run_id(self, prefix: str) -> str:
+        """The run whose id is or starts with `prefix` ('latest' for the newest run)."""
+        if prefix == "latest":
+            row = self.db.execute(
+                "SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise LineageError(f"{self.path}: no runs recorded")
+            return row[0]
+        rows = self.db.execute(
+            "SELECT id FROM runs WHERE substr(id, 1, length(?)) = ?", (prefix, prefix)
+        ).fetchall()
+        if len(rows) != 1:
+            what = "no run" if not rows else f"{len(rows)} runs"
+            raise LineageError(f"{self.path}: {what} with id {prefix!r}")
+        return rows[0][0]
+
+    def _events_of(self, execution_id: int, kind: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT e.name AS event_name, a.* FROM events e JOIN artifacts a"
+            " ON a.id = e.artifact_id WHERE e.execution_id = ? AND e.kind = ?"
+            " ORDER BY e.name, a.uri",
+            (execution_id, kind),
+        )
+        return [_artifact_row(r) for r in rows]
+
+    def execution(self, execution_id: int) -> dict[str, Any]:
+        row = self.db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        execution = _execution_row(row)
+        execution["inputs"] = self._events_of(execution_id, "INPUT")
+        execution["outputs"] = self._events_of(execution_id, "OUTPUT")
+        return execution
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """The run with its tasks in the order they started, each with its artifacts."""
+        run_id = self.run_id(run_id)
+        run = _run_row(self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+        ids = self.db.execute(
+            "SELECT id FROM executions WHERE run_id = ? ORDER BY started_at, id", (run_id,)
+        )
+        run["tasks"] = [self.execution(i) for (i,) in ids.fetchall()]
+        return run
+
+    def runs_using_image(self, image: str) -> list[dict[str, Any]]:
+        """Runs with a task on `image`: a digest (sha256:..., matching the pinned reference,
+        the registry digest or the local image id) or a prefix of the image reference."""
+        if image.startswith("sha256:"):
+            where = (
+                "image_id = ? OR substr(image_digest, -length(?)) = ?"
+                " OR substr(image_ref, -length(?)) = ?"
+            )
+            args = [image, "@" + image, "@" + image, "@" + image, "@" + image]
+        else:
+            where = "substr(image_ref, 1, length(?)) = ? OR substr(image_digest, 1, length(?)) = ?"
+            args = [image] * 4
+        rows = self.db.execute(
+            "SELECT r.*, group_concat(x.task, ',') AS tasks FROM runs r JOIN executions x"
+            f" ON x.run_id = r.id WHERE {where} GROUP BY r.id"
+            " ORDER BY r.started_at DESC, r.rowid DESC",
+            args,
+        )
+        return [{**_run_row(r), "tasks": sorted(r["tasks"].split(","))} for r in rows]
+
+    def artifact(self, uri: str) -> dict[str, Any]:
+        row = self.db.execute(
+            "SELECT * FROM artifacts WHERE uri = ?", (normalize_uri(uri),)
+        ).fetchone()
+        if row is None:
+            raise LineageError(f"{uri}: no such artifact in the lineage store {self.path}")
+        return _artifact_row(row)
+
+    def _producer_id(self, artifact_id: int) -> int | None:
+        row = self.db.execute(
+            "SELECT e.execution_id FROM events e JOIN executions x ON x.id = e.execution_id"
+            " WHERE e.artifact_id = ? AND e.kind = 'OUTPUT' ORDER BY x.started_at DESC LIMIT 1",
+            (artifact_id,),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def _run_summary(self, run_id: str) -> dict[str, Any]:
+        row = self.db.execute(
+            "SELECT id, pipeline, status, parameters, started_at FROM runs WHERE id = ?",
+            (run_id,),
+        ).fetchone()
+        return {**dict(row), "parameters": _loads(row["parameters"], {})}
+
+    def _lineage_node(self, artifact: dict[str, Any], seen: set[int]) -> dict[str, Any]:
+        node: dict[str, Any] = {"artifact": artifact, "produced_by": None}
+        producer = self._producer_id(artifact["id"])
+        if producer is None or artifact["id"] in seen:
+            return node
+        seen = seen | {artifact["id"]}  # a path, not the whole walk: diamonds repeat
+        x = self.execution(producer)
+        node["produced_by"] = {
+            "execution_id": x["id"],
+            "run": self._run_summary(x["run_id"]),
+            "task": x["task"],
+            "component": x["component"],
+            "image_ref": x["image_ref"],
+            "image_digest": x["image_digest"],
+            "status": x["status"],
+            "parameters": x["input_parameters"],
+            "inputs": [
+                {"name": a["event_name"], **self._lineage_node(a, seen)} for a in x["inputs"]
+            ],
+        }
+        return node
+
+    def lineage(self, uri: str) -> dict[str, Any]:
+        """The artifact, the execution that produced it (task, image, parameters, run and the
+        run's parameters) and, recursively, the lineage of that execution's inputs."""
+        return self._lineage_node(self.artifact(uri), set())
+
+    def training_data(self, uri: str, step: str | None = None) -> dict[str, Any]:
+        """The data a model (or any artifact) came from: the source steps of its lineage (the
+        steps with no input artifacts, e.g. extract-data; or the tasks named `step`), each with
+        its parameters and the artifacts it produced on the way to `uri` (the examples)."""
+        tree = self.lineage(uri)
+        sources: dict[int, dict[str, Any]] = {}
+        _collect_sources(tree, sources, step)
+        if not sources:
+            where = f"no task {step!r}" if step else "no recorded producer"
+            raise LineageError(f"{uri}: {where} in its lineage")
+        produced_by = tree["produced_by"] or {}
+        return {
+            "uri": tree["artifact"]["uri"],
+            "type": tree["artifact"]["type"],
+            "run": produced_by.get("run"),
+            "produced_by": produced_by.get("task"),
+            "sources": sorted(sources.values(), key=lambda s: s["execution_id"]),
+        }
+
+    def decisions(self, kind: str | None = None, limit: int | None = None) -> list[dict]:
+        """Decisions, newest first."""
+        sql, args = "SELECT * FROM decisions", []
+        if kind:
+            sql, args = sql + " WHERE kind = ?", [kind]
+        sql += " ORDER BY at DESC, id DESC"
+        if limit:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        return [
+            {**dict(r), "details": _loads(r["details"], {})} for r in self.db.execute(sql, args)
+        ]
+
+
+def _is_source(produced_by: dict[str, Any], step: str | None) -> bool:
+    if step:
+        return step in (produced_by["task"], produced_by["component"])
+    return not produced_by["inputs"]
+
+
+def _collect_sources(node: dict[str, Any], sources: dict[int, dict], step: str | None) -> None:
+    produced_by = node["produced_by"]
+    if produced_by is None:
+        return
+    if _is_source(produced_by, step):
+        source = sources.setdefault(
+            produced_by["execution_id"],
+            {
+                "execution_id": produced_by["execution_id"],
+                "run_id": produced_by["run"]["id"],
+                "run_parameters": produced_by["run"]["parameters"],
+                "task": produced_by["task"],
+                "component": produced_by["component"],
+                "image_digest": produced_by["image_digest"],
+                "parameters": produced_by["parameters"],
+                "artifacts": [],
+            },
+        )
+        if node["artifact"]["uri"] not in [a["uri"] for a in source["artifacts"]]:
+            source["artifacts"].append(node["artifact"])
+        if step:
+            return
+    for child in produced_by["inputs"]:
+        _collect_sources(child, sources, step)
+
+
+# --- model registries ----------------------------------------------------------------------
+
+
+def serving_version(registry_root: Path, model_name: str, slot: str = "stable") -> int:
+    """The version serving.json names as `slot` (stable, or canary: {"version": N, ...})."""
+    path = Path(registry_root) / model_name / "serving.json"
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise LineageError(f"{path}: cannot read the serving state ({e})") from e
+    value = state.get(slot)
+    if isinstance(value, dict):
+        value = value.get("version")
+    if not isinstance(value, int):
+        raise LineageError(f"{path}: no {slot} version ({slot}: {state.get(slot)!r})")
+    return value
+
+
+def version_source_uri(registry_root: Path, model_name: str, version: int) -> str:
+    path = Path(registry_root) / model_name / str(version) / "version.json"
+    try:
+        source = json.loads(path.read_text()).get("source_uri")
+    except (OSError, json.JSONDecodeError) as e:
+        raise LineageError(f"{path}: cannot read the version record ({e})") from e
+    if not source:
+        raise LineageError(f"{path}: no source_uri")
+    return source
+
+
+def serving_training_data(
+    store: LineageStore, registry_root: Path | str, model_name: str, slot: str = "stable"
+) -> dict[str, Any]:
+    """Which data trained the model a local registry serves as `slot`: serving.json names the
+    version, its version.json the model artifact it was copied from."""
+    if "://" in str(registry_root):
+        raise LineageError(f"{registry_root}: only local registry folders are supported")
+    version = serving_version(Path(registry_root), model_name, slot)
+    source_uri = version_source_uri(Path(registry_root), model_name, version)
+    return {
+        "model_name": model_name,
+        "slot": slot,
+        "version": version,
+        "source_uri": source_uri,
+        **store.training_data(source_uri),
+    }
+
+
+# --- recording a run -------------------------------------------------------------------------
+
+
+class RunRecorder:
+    """A local_run task observer that writes each task of one run to the store."""
+
+    def __init__(self, store: LineageStore, run_id: str):
+        self.store = store
+        self.run_id = run_id
+        self.records: list = []
+        self.outputs: dict[str, Any] | None = None
+        self._execution_ids: dict[int, int] = {}
+
+    def task_started(self, record) -> None:
+        self.records.append(record)
+        self._execution_ids[id(record)] = self.store.start_execution(self.run_id, record)
+
+    def task_finished(self, record) -> None:
+        self.store.finish_execution(self._execution_ids[id(record)], record)
+
+    def failed_record(self):
+        """The task that failed, if any: the first to end failed (the tasks cancelled
+        because of it end later)."""
+        failed = [r for r in self.records if r.status not in ("SUCCESS", "RUNNING", "CANCELLED")]
+        return min(failed, key=lambda r: r.ended_at or float("inf")) if failed else None
+
+
+def failure_reason(record, error: BaseException | None) -> str:
+    """Why a run failed, in one line: the task's exit code and last log line, or the error."""
+    if record is None:
+        return str(error) or repr(error)
+    parts = [f"task {record.task} {record.status}"]
+    if record.exit_code is not None:
+        parts.append(f"exit code {record.exit_code}")
+    last = next((line for line in reversed(record.log_tail) if line.strip()), None)
+    detail = record.error or last
+    return ", ".join(parts) + (f": {detail.strip()}" if detail else "")
+
+
+def environment(project: Path | None = None) -> dict[str, Any]:
+    """Where the run ran: host, Python, kfp, runner, ENV and the project's commit."""
+    import kfp
+
+    from mlops.core.git_info import commit_sha
+
+    commit = None
+    if project is not None:
+        with contextlib.suppress(BuildError):
+            commit = commit_sha(project)
+    return {
+        "runner": "kfp.local DockerRunner",
+        "kfp": kfp.__version__,
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "env": os.environ.get("ENV") or "local",
+        "commit": commit,
+    }
+
+
+@contextlib.contextmanager
+def recorded_run(
+    db: Path | str,
+    pipeline: str,
+    package: Path | str | None,
+    pipeline_root: Path | str | None,
+    parameters: dict[str, Any],
+    env: dict[str, Any] | None = None,
+) -> Iterator[RunRecorder]:
+    """Records a run from start to finish: SUCCEEDED, or FAILED with the failed task and the
+    reason (the error still propagates). Pass the yielded recorder to docker_runner_adapted;
+    set its `outputs` to keep the run's outputs."""
+    project = Path(db).resolve().parents[1]
+    with LineageStore(db) as store:
+        run_id = store.start_run(
+            pipeline,
+            parameters,
+            package=package,
+            pipeline_root=pipeline_root,
+            environment=env if env is not None else environment(project),
+        )
+        recorder = RunRecorder(store, run_id)
+        try:
+            yield recorder
+        except BaseException as e:
+            failed = recorder.failed_record()
+            status = "FAILED" if isinstance(e, Exception) else "CANCELLED"
+            store.finish_run(
+                run_id,
+                status,
+                failed_task=failed.task if failed else None,
+                reason=failure_reason(failed, e),
+            )
+            raise
+        store.finish_run(run_id, "SUCCEEDED", outputs=recorder.outputs)
+
+
+# --- text for the command line -------------------------------------------------------------
+
+
+def _when(seconds: float | None) -> str:
+    return "-" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def _took(started: float | None, ended: float | None) -> str:
+    return "" if started is None or ended is None else f" {ended - started:.1f}s"
+
+
+def _mb(value: int | None) -> str:
+    return "?" if value is None else f"{value / 2**20:.0f}MB"
+
+
+def _short(parameters: dict[str, Any], width: int = 40) -> str:
+    """Parameters on one line: a long value (a schema, a module's source) is cut."""
+    shown = {}
+    for key, value in sorted((parameters or {}).items()):
+        text = value if isinstance(value, str) else _dumps(value)
+        shown[key] = text if len(text) <= width else f"{text[:width]}... ({len(text)} chars)"
+    return _dumps(shown)
+
+
+def render_runs(runs: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in runs:
+        failed = f" failed at {r['failed_task']}: {r['reason']}" if r["status"] == "FAILED" else ""
+        tasks = f" tasks {','.join(r['tasks'])}" if "tasks" in r else ""
+        lines.append(
+            f"{r['id']}  {r['pipeline']}  {r['status']}  {_when(r['started_at'])}"
+            f"{_took(r['started_at'], r['ended_at'])}  {_short(r['parameters'])}{tasks}{failed}"
+        )
+    return "\n".join(lines) or "(no runs)"
+
+
+def _render_artifacts(arrow: str, artifacts: list[dict[str, Any]]) -> list[str]:
+    return [f"      {arrow} {a['event_name']}: {a['type']} {a['uri']}" for a in artifacts]
+
+
+def render_run(run: dict[str, Any]) -> str:
+    lines = [
+        f"run {run['id']}  {run['pipeline']}  {run['status']}",
+        f"  started {_when(run['started_at'])}, ended {_when(run['ended_at'])}",
+        f"  package {run['package']}",
+        f"  parameters {_dumps(run['parameters'])}",
+        f"  environment {_dumps(run['environment'])}",
+    ]
+    if run["failed_task"] or run["reason"]:
+        lines.append(f"  failed task {run['failed_task']}: {run['reason']}")
+    if run["outputs"] is not None:
+        lines.append(f"  outputs {_dumps(run['outputs'])}")
+    for x in run["tasks"]:
+        exit_code = "" if x["exit_code"] is None else f" exit {x['exit_code']}"
+        lines += [
+            f"  task {x['task']} ({x['component']}): {x['status']}{exit_code}"
+            f"{_took(x['started_at'], x['ended_at'])}, peak RSS {_mb(x['peak_rss_bytes'])},"
+            f" peak memory with page cache {_mb(x['peak_memory_bytes'])}",
+            f"      image {x['image_ref']}",
+            f"      digest {x['image_digest']} (image id {x['image_id']})",
+            f"      parameters {_dumps(x['input_parameters'])} -> {_dumps(x['output_parameters'])}",
+            *_render_artifacts("<-", x["inputs"]),
+            *_render_artifacts("->", x["outputs"]),
+        ]
+    return "\n".join(lines)
+
+
+def render_lineage(node: dict[str, Any], indent: str = "") -> str:
+    artifact = node["artifact"]
+    lines = [f"{indent}{artifact['type']} {artifact['uri']}"]
+    produced_by = node["produced_by"]
+    if produced_by is None:
+        lines.append(f"{indent}  (no recorded producer)")
+        return "\n".join(lines)
+    run = produced_by["run"]
+    lines += [
+        f"{indent}  produced by {produced_by['task']} ({produced_by['image_digest']})"
+        f" in run {run['id']} of {run['pipeline']}",
+        f"{indent}  task parameters {_dumps(produced_by['parameters'])}",
+        f"{indent}  run parameters {_dumps(run['parameters'])}",
+    ]
+    for child in produced_by["inputs"]:
+        lines.append(f"{indent}  from input {child['name']}:")
+        lines.append(render_lineage(child, indent + "    "))
+    return "\n".join(lines)
+
+
+def _fingerprint(artifact: dict[str, Any]) -> str:
+    return f" ({artifact['fingerprint']})" if artifact["fingerprint"] else ""
+
+
+def render_training_data(answer: dict[str, Any]) -> str:
+    lines = []
+    if "model_name" in answer:
+        lines.append(
+            f"{answer['model_name']} {answer['slot']} = version {answer['version']},"
+            f" copied from {answer['source_uri']}"
+        )
+    run = answer["run"] or {}
+    lines.append(
+        f"{answer['type']} {answer['uri']} produced by {answer['produced_by']}"
+        f" in run {run.get('id')} ({run.get('pipeline')})"
+    )
+    for s in answer["sources"]:
+        lines += [
+            f"  data from {s['task']} (run {s['run_id']}, image {s['image_digest']})",
+            f"    parameters {_dumps(s['parameters'])}",
+            f"    run parameters {_dumps(s['run_parameters'])}",
+            *[f"    -> {a['type']} {a['uri']}{_fingerprint(a)}" for a in s["artifacts"]],
+        ]
+    return "\n".join(lines)
+
+
+def render_decisions(decisions: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{_when(d['at'])}  {d['kind']}  {d['decision']}  run {d['run_id'] or '-'}  {d['reason']}"
+        for d in decisions
+    ]
+    return "\n".join(lines) or "(no decisions)"

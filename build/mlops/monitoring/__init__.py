@@ -1,0 +1,1 @@
+"""The served model watched: live metrics, the degradation trigger, `make status`."""

@@ -1,0 +1,1 @@
+"""The local prediction service on the model registry, and promote and rollback."""

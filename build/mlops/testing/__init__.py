@@ -1,0 +1,1 @@
+"""What the tests and benchmarks share: throw-away servers, fixtures, sample Examples."""

@@ -1,0 +1,210 @@
+"""The CT pipeline end to end, as `make run` runs it (mlops.ct.ct_run): compiled from pipelines/,
+every step in its component's real image through kfp.local's DockerRunner, on a reduced taxi
+sample, ending with the model served by the prediction service in its own container.
+
+Three runs on one project: the first (no serving model: judged on value thresholds,
+deployed as stable, served); a second on the same data (drift measured against the first run's
+statistics, the new model judged against the serving one, deployed as canary only if
+blessed); a third on drifted data, which stops at validation with the reason and leaves
+serving as it was."""
+
+import csv
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.core.paths import REPO
+
+COMPONENTS = (
+    "extract_data",
+    "validate_data",
+    "transform_data",
+    "train_model",
+    "evaluate_model",
+    "deploy_model",
+)
+ROWS = 2400
+MODEL = "e2e_taxi"  # not the name `make run` serves, so its service is left alone
+
+
+def _write_csv(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _taxi_rows() -> list[dict]:
+    with (REPO / "data" / "chicago_taxi" / "data.csv").open(newline="") as f:
+        return list(csv.DictReader(f))[:ROWS]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    from mlops.ci.compile import compile_all
+    from mlops.ci.spec_rewrite import rewrite_images
+    from mlops.testing.component_testing import build_image
+    from mlops.testing.local_registry import free_port
+
+    root = tmp_path_factory.mktemp("ct")
+    shutil.copytree(
+        REPO / "components", root / "components", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(
+        REPO / "pipelines", root / "pipelines", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(REPO / "data" / "schema", root / "data" / "schema")
+    shutil.copy(REPO / "requirements.lock", root)
+    _write_csv(root / "data" / "chicago_taxi" / "data.csv", _taxi_rows())
+    settings = yaml.safe_load((REPO / "settings.yaml").read_text())
+    settings["model"]["name"] = MODEL
+    settings["serving"]["port"] = free_port()
+    settings["pipelines"]["ct_pipeline"] = {
+        # One in-process worker: small data, a shared machine.
+        "parameters": {"beam_args": '["--runner=DirectRunner", "--direct_num_workers=1"]'}
+    }
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    images = {name: build_image(name) for name in COMPONENTS}
+    rewrite_images({root / "components" / n / "component.yaml": i for n, i in images.items()})
+    compile_all(root)
+    yield {"root": root, "images": images, "settings": settings}
+    from mlops.serving import service as serving
+
+    serving.stop(MODEL)
+
+
+def _serving_json(root: Path) -> dict:
+    return json.loads((root / ".local" / "model_registry" / MODEL / "serving.json").read_text())
+
+
+def _run(project, data=None):
+    from mlops.ct import ct_run
+
+    return ct_run.run(project["root"], data=data, service_image=project["images"]["deploy_model"])
+
+
+def _instances(spec: dict, rows: list[dict]) -> list[dict]:
+    """JSON rows as a client sends them: typed values, null for an empty cell."""
+    cast = {"int64": int, "float32": float, "string": str}
+    return [
+        {k: (cast[v["dtype"]](r[k]) if r.get(k, "") != "" else None) for k, v in spec.items()}
+        for r in rows
+    ]
+
+
+def _examples(spec: dict, rows: list[dict]) -> list[bytes]:
+    import tensorflow as tf
+
+    out = []
+    for r in rows:
+        features = {}
+        for k, v in spec.items():
+            if r.get(k, "") == "":
+                continue
+            if v["dtype"] == "int64":
+                features[k] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(r[k])]))
+            elif v["dtype"] == "float32":
+                features[k] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(r[k])]))
+            else:
+                features[k] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[r[k].encode()]))
+        example = tf.train.Example(features=tf.train.Features(feature=features))
+        out.append(example.SerializeToString())
+    return out
+
+
+@pytest.mark.docker
+def test_three_runs_first_second_and_drifted(project):
+    import tensorflow as tf
+
+    from mlops.core.errors import BuildError
+    from mlops.lineage import store as lineage
+
+    root = project["root"]
+    registry = root / ".local" / "model_registry"
+
+    # 1. The first run: every step, blessed on value thresholds, stable, served.
+    first = _run(project)
+    assert first.status == "SUCCEEDED"
+    steps = {r.task: r for r in first.steps}
+    order = list(steps)  # in start order
+    assert order[0] == "extract-data" and set(order[1:3]) == {"validate-data", "transform-data"}
+    assert order[3:] == ["train-model", "evaluate-model", "deploy-model"]
+    # Validation and transformation both start after extraction; training after both.
+    for upstream, downstream in (
+        ("extract-data", "validate-data"), ("extract-data", "transform-data"),
+        ("validate-data", "train-model"), ("transform-data", "train-model"),
+    ):  # fmt: skip
+        assert steps[upstream].ended_at <= steps[downstream].started_at
+    assert all(r.status == "SUCCESS" and r.peak_rss_bytes for r in first.steps)
+    assert Path(first.previous_statistics).name == "no_statistics"
+    facts = __import__("mlops.ct.run_report", fromlist=["facts"]).facts(first)
+    assert facts["rows"]["train"] + facts["rows"]["eval"] == ROWS
+    assert facts["validation"]["decision"] == "continue"
+    assert facts["blessing"]["blessed"] is True and facts["blessing"]["baseline_version"] is None
+    overall = next(s for s in facts["slices"]["slices"] if s["slice"] == "Overall")
+    assert overall["candidate"]["auc"] > 0.75  # the settings' value threshold
+    assert facts["deployment"]["version"] == 1
+    assert _serving_json(root)["stable"] == 1 and _serving_json(root)["canary"] is None
+    report = first.report.read_text()
+    assert "Data validation" in report and "Model evaluation" in report and "BLESSED" in report
+
+    # The service answers as the same SavedModel does in-process, on the same raw rows.
+    rows = _taxi_rows()[:8]
+    spec = json.loads((registry / MODEL / "1" / "mlops_model.json").read_text())
+    spec = spec["raw_feature_spec"]
+    body = json.dumps({"instances": _instances(spec, rows)}).encode()
+    url = first.service["url"] + ":predict"
+    with urllib.request.urlopen(urllib.request.Request(url, data=body)) as answer:
+        served = json.loads(answer.read())
+    assert served["model_version"] == "1"
+    model = tf.saved_model.load(str(registry / MODEL / "1"))
+    local = model.signatures["serving_default"](examples=tf.constant(_examples(spec, rows)))
+    expected = local["outputs"].numpy().reshape(-1).tolist()
+    got = [p[0] for p in served["predictions"]]
+    assert got == pytest.approx(expected, abs=1e-5)
+
+    # Lineage: which data trained the serving model.
+    with lineage.LineageStore(root / ".local" / "lineage.sqlite") as store:
+        answer = lineage.serving_training_data(store, registry, MODEL)
+    assert str(root / "data" / "chicago_taxi" / "data.csv") in json.dumps(answer)
+
+    # 2. A second run on the same data: drift against the first run's statistics, the new
+    # model judged against the serving one; deployed as the canary only if blessed.
+    second = _run(project)
+    assert second.status == "SUCCEEDED"
+    assert second.previous_statistics.endswith("validate-data/statistics")
+    facts = __import__("mlops.ct.run_report", fromlist=["facts"]).facts(second)
+    assert facts["blessing"]["baseline_version"] == 1
+    overall = next(s for s in facts["slices"]["slices"] if s["slice"] == "Overall")
+    assert overall["baseline"]["auc"] == pytest.approx(
+        overall["candidate"]["auc"] - overall["diff"]["auc"], abs=1e-6
+    )
+    state = _serving_json(root)
+    if facts["blessing"]["blessed"]:
+        assert state["stable"] == 1 and state["canary"]["version"] == 2
+    else:
+        assert facts["deployment"]["skipped"] and state["canary"] is None
+    # 3. Drifted data (fares doubled, no cash payments): stops at validation, serving as is.
+    drifted = [
+        dict(r, fare=str(float(r["fare"] or 0) * 2))
+        for r in _taxi_rows()
+        if r["payment_type"] != "Cash"
+    ]
+    path = _write_csv(root / "new_data" / "drifted.csv", drifted)
+    with pytest.raises(BuildError, match=r"stopped at validate-data: the data is not fit.*drift"):
+        _run(project, data=str(path))
+    assert _serving_json(root) == state
+    with lineage.LineageStore(root / ".local" / "lineage.sqlite") as store:
+        latest = store.run("latest")
+    assert latest["status"] == "FAILED" and latest["failed_task"] == "validate-data"
+    # The transformation beside it finished, as on a cluster; nothing after them started.
+    tasks = {t["task"]: t["status"] for t in latest["tasks"]}
+    assert tasks["validate-data"] == "FAILURE" and tasks["transform-data"] == "SUCCESS"
+    assert not {"train-model", "evaluate-model", "deploy-model"} & set(tasks)
+    assert sorted(root.glob("dist/local_runs/ct_pipeline/*/report.html"))[-1].is_file()

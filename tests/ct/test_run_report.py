@@ -1,0 +1,103 @@
+"""The end of a CT run: the summary and the one-page report, from what the steps wrote."""
+
+import json
+from pathlib import Path
+
+from mlops.ct import run_report
+from mlops.ct.ct_run import CtRun, stopping_step
+from mlops.local_runs.runner import ArtifactRecord, TaskRecord
+
+
+def _step(task: str, outputs: list[ArtifactRecord], status: str = "SUCCESS") -> TaskRecord:
+    return TaskRecord(
+        task=task, component=f"comp-{task}", image_ref=f"r/{task}:sha@sha256:1",
+        output_artifacts=outputs, started_at=100.0, ended_at=104.5, status=status,
+        peak_rss_bytes=300 * 2**20,
+    )  # fmt: skip
+
+
+def _artifact(tmp_path: Path, task: str, name: str, files: dict, metadata=None):
+    folder = tmp_path / task / name
+    folder.mkdir(parents=True)
+    for filename, content in files.items():
+        (folder / filename).write_text(content if isinstance(content, str) else json.dumps(content))
+    return ArtifactRecord(name, "system.Artifact", str(folder), metadata or {})
+
+
+def _result(tmp_path: Path, steps, status="SUCCEEDED", failed=None, reason=None) -> CtRun:
+    return CtRun(
+        run_dir=tmp_path, status=status, seconds=61.2, steps=steps,
+        arguments={"source": "/data/taxi.csv"}, previous_statistics="/stats",
+        failed_task=failed, reason=reason, service={"url": "http://h:1/v1/models/m",
+        "action": "started"}, lineage_run="run-1",
+    )  # fmt: skip
+
+
+def test_summary_and_report_of_a_blessed_run(tmp_path):
+    html_report = "<html><body><h1>TFDV says fine</h1></body></html>"
+    steps = [
+        _step("extract-data", [ArtifactRecord("metrics", "system.Metrics", "/m", {"rows_train": 20.0, "rows_eval": 10.0})]),  # noqa: E501
+        _step("validate-data", [
+            _artifact(tmp_path, "v", "anomalies", {"summary.json": {"decision": "continue", "anomalies": []}}),  # noqa: E501
+            ArtifactRecord("report", "system.HTML", str(tmp_path / "v.html")),
+        ]),
+        _step("evaluate-model", [
+            _artifact(tmp_path, "e", "evaluation", {"slice_metrics.json": {
+                "baseline": {"version": 3}, "slices": [{"slice": "Overall", "candidate": {
+                    "auc": 0.95, "example_count": 10.0}, "diff": {"auc": 0.01}},
+                    {"slice": "payment_type=Dispute", "candidate": {"auc": 0.0, "example_count": 1.0},  # noqa: E501
+                     "diff": {"auc": 0.0}}]}}),
+            _artifact(tmp_path, "e", "blessing", {"blessing.json": {
+                "blessed": True, "baseline_version": 3, "reasons": ["AUC passes"]}}),
+        ]),
+        _step("deploy-model", [_artifact(tmp_path, "d", "deployment", {"deployment.json": {
+            "version": 4, "stable": 3, "canary": {"version": 4, "traffic_percent": 10}}})]),
+    ]  # fmt: skip
+    (tmp_path / "v.html").write_text(html_report)
+    result = _result(tmp_path, steps)
+    result.report = run_report.write(result, tmp_path / "report.html")
+    text = run_report.summary_text(result)
+    assert "rows per split: train 20, eval 10" in text
+    assert "data validation: continue, 0 anomalies" in text
+    assert "Overall" in text and "0.9500 (+0.0100)" in text and "vs serving version 3" in text
+    [dispute] = [line for line in text.splitlines() if "payment_type=Dispute" in line]
+    assert dispute.split()[1:3] == ["1", "0.0000"]  # a count of 1, then the AUC
+    assert "blessing: BLESSED against serving version 3: AUC passes" in text
+    assert 'deployment: version 4; stable 3, canary {"version": 4' in text
+    assert "served at http://h:1/v1/models/m" in text
+    page = result.report.read_text()
+    assert "TFDV says fine" in page  # the validation report, embedded
+    assert "Model evaluation" in page and "Not produced in this run" in page  # no eval report
+
+
+def test_a_run_stopped_at_validation_shows_why(tmp_path):
+    written = tmp_path / "pipeline-1" / "validate-data" / "anomalies"
+    written.mkdir(parents=True)
+    summary = {"decision": "stop", "anomalies": [{"section": "train", "feature": "fare",
+               "anomaly": "High Linfty distance"}], "drifted_features": ["fare"]}  # fmt: skip
+    (written / "summary.json").write_text(json.dumps(summary))
+    steps = [_step("extract-data", []), _step("validate-data", [], status="FAILURE")]
+    result = _result(tmp_path, steps, "FAILED", "validate-data", "drift in fare")
+    result.report = run_report.write(result, tmp_path / "report.html")
+    text = run_report.summary_text(result)
+    assert "data validation: stop, 1 anomalies (fare: High Linfty distance)" in text
+    assert "STOPPED at validate-data: drift in fare" in text
+    assert "stopped at validate-data" in result.report.read_text()
+
+
+def test_the_step_that_stopped_a_run_is_validation_when_it_failed():
+    def step(task, status, ended_at):
+        record = _step(task, [], status)
+        record.ended_at = ended_at
+        return record
+
+    transform_first = [
+        step("extract-data", "SUCCESS", 1.0),
+        step("transform-data", "FAILURE", 5.0),  # failed on the bad data, before the verdict
+        step("validate-data", "FAILURE", 7.0),
+    ]
+    assert stopping_step(transform_first).task == "validate-data"
+    assert stopping_step(transform_first[:2]).task == "transform-data"
+    later = [step("train-model", "FAILURE", 9.0), step("x", "CANCELLED", 8.0)]
+    assert stopping_step(later).task == "train-model"
+    assert stopping_step([step("extract-data", "SUCCESS", 1.0)]) is None

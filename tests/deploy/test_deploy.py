@@ -1,0 +1,324 @@
+"""`make deploy`: upload to Cloud Storage (the real client against gcp-storage-emulator) and
+deploy to Kubeflow Pipelines (the real kfp.Client against tests/doubles/kfp_double.py)."""
+
+import json
+import uuid
+
+import pytest
+import yaml
+
+from mlops.ci.build_state import BuildState, ImageRecord
+from mlops.ci.compile import compile_all
+from mlops.ci.spec_rewrite import rewrite_images
+from mlops.core.errors import BuildError
+from mlops.deploy import chain as deploy
+
+SHA1, SHA2 = "1a" * 20, "2b" * 20
+REGISTRY = "registry.test"
+
+
+def make_deployable(root, commit, monkeypatch, **deploy_overrides):
+    """The project as `make build ENV=dev` leaves it for commit: specs pinned, pipelines
+    compiled, the build state recorded (the build itself is tested in test_build_chain)."""
+    monkeypatch.setenv("COMMIT_SHA", commit)
+    settings = yaml.safe_load((root / "settings.yaml").read_text())
+    settings["build"]["registry"] = REGISTRY
+    settings["environments"] = {"dev": {"deploy": deploy_overrides["deploy"]}}
+    settings["pipelines"] = {"hello_pipeline": {"parameters": {"message": "from dev"}}}
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings))
+    state = BuildState(commit=commit, registry=REGISTRY, env="dev")
+    images = {}
+    for name in ("hello", "word_count"):
+        digest = "sha256:" + f"{name}{commit}".encode().hex()[:64].ljust(64, "0")
+        record = ImageRecord(f"{REGISTRY}/t/{name}", "f" * 64, "built", digest=digest)
+        state.components[name] = record
+        images[root / "components" / name / "component.yaml"] = record.pinned(commit)
+    rewrite_images(images)
+    compile_all(root)
+    state.save(root)
+    return root
+
+
+@pytest.fixture
+def dev(project, gcs, kfp_api, monkeypatch):
+    bucket = gcs.create_bucket(f"dev-{uuid.uuid4().hex[:12]}")  # the emulator is session-wide
+
+    def prepare(commit=SHA1, **changes):
+        config = {
+            "bucket": f"gs://{bucket.name}",
+            "target": "kfp",
+            "kfp": {"host": kfp_api.host, "experiment": "ct-dev"},
+            "run": {"enabled": True, "timeout_s": 20, "poll_s": 0.02},
+            "schedule": {"cron": "0 3 * * *"},
+            "retries": 3,
+        }
+        for key, value in changes.items():
+            config[key] = value
+        return make_deployable(project, commit, monkeypatch, deploy=config)
+
+    return prepare
+
+
+def record_of(root, commit):
+    return json.loads((root / "dist/deployments/dev/hello_pipeline" / f"{commit}.json").read_text())
+
+
+def creations(kfp_api):
+    return [(m, p) for m, p in kfp_api.requests if m == "POST"]
+
+
+def test_first_deploy_creates_everything(dev, kfp_api, gcs):
+    root = dev()
+    [record] = deploy.deploy(root, "dev")
+    assert record.data["status"] == "deployed"
+    [pipeline] = kfp_api.pipelines.values()
+    assert pipeline["display_name"] == "hello_pipeline"
+    [version] = kfp_api.versions.values()
+    assert version["display_name"] == SHA1
+    [run] = kfp_api.runs.values()
+    assert run["state"] == "SUCCEEDED"
+    assert run["runtime_config"]["parameters"] == {"message": "from dev"}
+    [recurring] = kfp_api.recurring_runs.values()
+    assert recurring["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
+    experiments = [e for e in kfp_api.experiments.values() if e["display_name"] == "ct-dev"]
+    assert len(experiments) == 1
+    bucket = record.data["stages"]["upload"]["package"]["uri"].split("/")[2]
+    names = {b.name for b in gcs.list_blobs(gcs.bucket(bucket))}
+    assert f"hello_pipeline/{SHA1}/workflow.tar.gz" in names
+    stages = record_of(root, SHA1)["stages"]
+    assert [stages[k]["action"] for k in ("pipeline", "version", "run", "schedule")] == [
+        "created",
+        "created",
+        "created",
+        "created",
+    ]
+
+
+def test_the_same_commit_twice_creates_nothing_new(dev, kfp_api):
+    root = dev()
+    deploy.deploy(root, "dev")
+    before = len(creations(kfp_api))
+    deploy.deploy(root, "dev")
+    assert creations(kfp_api)[before:] == []
+    assert (len(kfp_api.versions), len(kfp_api.runs), len(kfp_api.recurring_runs)) == (1, 1, 1)
+    stages = record_of(root, SHA1)["stages"]
+    assert stages["version"]["action"] == "exists" and stages["schedule"]["action"] == "exists"
+
+
+def test_a_new_commit_adds_a_version_and_replaces_the_recurring_run(dev, kfp_api):
+    root = dev(SHA1)
+    deploy.deploy(root, "dev")
+    [first_recurring] = kfp_api.recurring_runs
+    dev(SHA2)
+    deploy.deploy(root, "dev")
+    assert len(kfp_api.pipelines) == 1
+    assert sorted(v["display_name"] for v in kfp_api.versions.values()) == sorted([SHA1, SHA2])
+    [recurring] = kfp_api.recurring_runs.values()
+    assert recurring["recurring_run_id"] != first_recurring
+    new_version = next(v for v in kfp_api.versions.values() if v["display_name"] == SHA2)
+    assert (
+        recurring["pipeline_version_reference"]["pipeline_version_id"]
+        == (new_version["pipeline_version_id"])
+    )
+    assert record_of(root, SHA2)["stages"]["schedule"]["action"] == "replaced"
+
+
+def test_an_existing_experiment_is_reused(dev, kfp_api):
+    import kfp
+
+    existing = kfp.Client(host=kfp_api.host).create_experiment("ct-dev")
+    root = dev()
+    deploy.deploy(root, "dev")
+    assert record_of(root, SHA1)["stages"]["experiment"]["id"] == existing.experiment_id
+    assert [e["display_name"] for e in kfp_api.experiments.values()].count("ct-dev") == 1
+
+
+def test_a_failed_run_fails_the_deploy_and_a_re_run_completes_it(dev, kfp_api):
+    root = dev()
+    kfp_api.run_outcome = lambda run: "FAILED"
+    with pytest.raises(BuildError, match=r"run 'hello_pipeline-1a1a1a1a1a1a' .* ended FAILED"):
+        deploy.deploy(root, "dev")
+    record = record_of(root, SHA1)
+    assert record["status"] == "failed" and "ended FAILED" in record["error"]
+    assert {"upload", "experiment", "pipeline", "version"} <= set(record["stages"])
+    assert "schedule" not in record["stages"]  # a failed integration run stops the deploy
+    kfp_api.run_outcome = None
+    deploy.deploy(root, "dev")
+    record = record_of(root, SHA1)
+    assert record["status"] == "deployed"
+    assert record["stages"]["run"]["action"] == "created"  # a new run, the failed one stays
+    assert len(kfp_api.runs) == 2 and len(kfp_api.versions) == 1
+
+
+def test_a_run_that_outlives_its_timeout(dev, kfp_api):
+    root = dev(run={"enabled": True, "timeout_s": 0.3, "poll_s": 0.02})
+    kfp_api.run_outcome = lambda run: "RUNNING"
+    with pytest.raises(BuildError, match=r"still RUNNING after 0 s"):
+        deploy.deploy(root, "dev")
+
+
+def test_5xx_answers_are_retried(dev, kfp_api):
+    root = dev()
+    kfp_api.inject(
+        method="POST", path_prefix="/apis/v2beta1/pipelines/upload_version", status=503, times=2
+    )
+    deploy.deploy(root, "dev")
+    assert len(kfp_api.versions) == 1
+
+
+def test_persistent_5xx_fails_and_records_what_was_done(dev, kfp_api):
+    root = dev()
+    kfp_api.inject(
+        method="POST", path_prefix="/apis/v2beta1/pipelines/upload_version", status=503, times=None
+    )
+    with pytest.raises(BuildError, match=r"uploading version .* failed after 3 attempts \(503"):
+        deploy.deploy(root, "dev")
+    record = record_of(root, SHA1)
+    assert record["status"] == "failed"
+    assert "pipeline" in record["stages"] and "version" not in record["stages"]
+    kfp_api.clear_injections()
+    deploy.deploy(root, "dev")
+    assert record_of(root, SHA1)["status"] == "deployed"
+
+
+def test_an_unreachable_host_names_environment_and_host(dev):
+    root = dev(kfp={"host": "http://127.0.0.1:9", "experiment": "ct-dev"})
+    with pytest.raises(
+        BuildError,
+        match=r"environment 'dev' \(Kubeflow Pipelines at http://127.0.0.1:9\): cannot be reached",
+    ):
+        deploy.deploy(root, "dev")
+
+
+def test_refused_credentials_name_environment_and_host(dev, kfp_api):
+    root = dev()
+    kfp_api.inject(method="GET", path_prefix="/apis/v2beta1/experiments", status=401, times=None)
+    with pytest.raises(
+        BuildError,
+        match=r"'dev' \(Kubeflow Pipelines at .*\): the credentials were refused \(401\)",
+    ):
+        deploy.deploy(root, "dev")
+
+
+def test_a_package_built_for_another_commit_is_not_deployed(dev, kfp_api, monkeypatch):
+    root = dev(SHA1)
+    state = json.loads((root / "dist/build-state.json").read_text())
+    state["commit"] = SHA2
+    (root / "dist/build-state.json").write_text(json.dumps(state))
+    monkeypatch.setenv("COMMIT_SHA", SHA2)
+    with pytest.raises(BuildError, match=r"workflow.tar.gz: not built for commit 2b2b"):
+        deploy.deploy(root, "dev")
+    assert creations(kfp_api) == []
+
+
+@pytest.mark.docker
+def test_the_whole_chain_from_build_to_kfp(docker_project, gcs, kfp_api, gcs_emulator):
+    """Build, push, pin, compile to the session registry, then `python -m mlops deploy`."""
+    import os
+    import subprocess
+    import sys
+
+    root = docker_project
+    bucket = gcs.create_bucket(f"chain-{uuid.uuid4().hex[:12]}")
+    settings = yaml.safe_load((root / "settings.yaml").read_text())
+    settings["environments"] = {
+        "dev": {
+            "deploy": {
+                "bucket": f"gs://{bucket.name}",
+                "target": "kfp",
+                "kfp": {"host": kfp_api.host, "experiment": "ct-dev"},
+                "run": {"enabled": True, "timeout_s": 20, "poll_s": 0.05},
+            }
+        }
+    }
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings))
+    env = {
+        **os.environ,
+        "ENV": "dev",
+        "COMMIT_SHA": SHA1,
+        "STORAGE_EMULATOR_HOST": gcs_emulator,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    for step in (["build"], ["deploy"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "mlops", "--root", str(root), *step],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert "hello_pipeline: deployed" in result.stdout
+    [version] = kfp_api.versions.values()
+    assert version["display_name"] == SHA1
+    spec = yaml.safe_load(kfp_api.packages[version["pipeline_version_id"]])
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert all(f":{SHA1}@sha256:" in image for image in images) and len(images) == 2
+    [run] = kfp_api.runs.values()
+    assert run["state"] == "SUCCEEDED"
+
+
+def test_prod_deploys_to_vertex_with_approval(project, monkeypatch, tmp_path):
+    """target: vertex, through google-cloud-aiplatform against tests/doubles/vertex_double.py."""
+    from vertex_double import VertexDouble
+
+    with VertexDouble(run_s=0.1) as vertex:
+        # The SDK's check of the pipeline_root bucket goes to Cloud Storage: to the double.
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", vertex.url)
+        config = {
+            "bucket": str(tmp_path / "bucket"),
+            "target": "vertex",
+            "approval_required": True,
+            "vertex": {
+                "project": "mlops-prod",
+                "location": "europe-west1",
+                "pipeline_root": "gs://mlops-prod/root",
+                "api_endpoint": vertex.url,
+            },
+            "run": {"enabled": True, "timeout_s": 20, "poll_s": 0.03},
+            "schedule": {"cron": "0 3 * * *"},
+        }
+        root = make_deployable(project, SHA1, monkeypatch, deploy=config)
+        settings = yaml.safe_load((root / "settings.yaml").read_text())
+        settings["environments"]["prod"] = settings["environments"].pop("dev")
+        (root / "settings.yaml").write_text(yaml.safe_dump(settings))
+        state = json.loads((root / "dist/build-state.json").read_text())
+        (root / "dist/build-state.json").write_text(json.dumps({**state, "env": "prod"}))
+
+        with pytest.raises(BuildError, match="needs a release approval"):
+            deploy.deploy(root, "prod")
+        assert vertex.requests == []
+        deploy.deploy(root, "prod", approve=True)
+        deploy.deploy(root, "prod", approve=True)
+        assert len(vertex.jobs) == 2  # the integration run runs on each deploy
+        [job] = {
+            j.resource["runtimeConfig"]["parameterValues"]["message"] for j in vertex.jobs.values()
+        }
+        assert job == "from dev"
+        assert len(vertex.schedules) == 1
+        record = json.loads(
+            (root / "dist/deployments/prod/hello_pipeline" / f"{SHA1}.json").read_text()
+        )
+        assert record["status"] == "deployed"
+        assert record["stages"]["vertex"]["state"] == "PIPELINE_STATE_SUCCEEDED"
+
+
+def test_a_version_created_concurrently_is_treated_as_done(dev, kfp_api):
+    """Another deploy of the same commit wins the race: our upload gets 409, we use its version."""
+    root = dev()
+    deploy.deploy(root, "dev")
+    [version_id] = kfp_api.versions
+    # Our lookup misses the version (as if it did not exist yet); the upload then gets the
+    # server's real 409 for a duplicate version name.
+    pipeline_id = kfp_api.versions[version_id]["pipeline_id"]
+    kfp_api.inject(
+        method="GET",
+        path_prefix=f"/apis/v2beta1/pipelines/{pipeline_id}/versions",
+        status=200,
+        body={},
+        times=1,
+    )
+    deploy.deploy(root, "dev")
+    assert list(kfp_api.versions) == [version_id]
+    stages = record_of(root, SHA1)["stages"]
+    assert stages["version"] == {"name": SHA1, "id": version_id, "action": "exists"}
+    assert ("POST", "/apis/v2beta1/pipelines/upload_version") in kfp_api.requests

@@ -1,0 +1,316 @@
+"""The KFP v2beta1 API double, driven by the real `kfp.Client` (see tests/doubles/kfp_double.py).
+
+No `from __future__ import annotations` here: kfp reads the pipeline's annotations as types.
+"""
+
+import json
+import tarfile
+import warnings
+from pathlib import Path
+
+import kfp
+import kfp_server_api
+import pytest
+from kfp import compiler, dsl
+from kfp_double import API_PREFIX, KfpApiDouble
+from kfp_server_api.exceptions import ApiException
+
+WAIT = {"timeout": 10, "sleep_duration": 0.05}
+
+
+@dsl.container_component
+def say_hi():
+    return dsl.ContainerSpec(image="alpine", command=["echo", "hi"])
+
+
+@dsl.pipeline(name="hello-pipeline")
+def hello(fail: bool = False):
+    say_hi()
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory) -> dict[str, Path]:
+    """The tiny pipeline compiled to YAML, and the same YAML as a single-member tar.gz."""
+    folder = tmp_path_factory.mktemp("kfp_packages")
+    yaml_path = folder / "pipeline.yaml"
+    compiler.Compiler().compile(hello, str(yaml_path))
+    tgz = folder / "hello.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(yaml_path, arcname="pipeline.yaml")
+    not_a_pipeline = folder / "notes.yaml"
+    not_a_pipeline.write_text("just: some\nyaml: [1, 2]\n")
+    return {"yaml": yaml_path, "tgz": tgz, "bad": not_a_pipeline}
+
+
+@pytest.fixture
+def double():
+    with KfpApiDouble() as fake:
+        yield fake
+
+
+@pytest.fixture
+def client(double) -> kfp.Client:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP 2.0.0-beta.2+"
+        return kfp.Client(host=double.host)
+
+
+def _name_filter(name: str) -> str:
+    return json.dumps(
+        {"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": name}]}
+    )
+
+
+def _body(error: ApiException) -> dict:
+    return json.loads(error.body)
+
+
+def _created(double: KfpApiDouble, since: int) -> list[tuple[str, str]]:
+    return [r for r in double.requests[since:] if r[0] in ("POST", "DELETE")]
+
+
+def test_client_construction_asks_healthz(double, client):
+    assert double.requests[0] == ("GET", f"{API_PREFIX}/healthz")
+    assert client.get_kfp_healthz().multi_user is False
+
+
+def test_experiment_created_once_then_reused(double, client):
+    created = client.create_experiment("team-exp", description="nightly")
+    again = client.create_experiment("team-exp", description="ignored")
+    assert again.experiment_id == created.experiment_id
+    assert double.requests.count(("POST", f"{API_PREFIX}/experiments")) == 1
+
+    by_name = client.get_experiment(experiment_name="team-exp")
+    by_id = client.get_experiment(experiment_id=created.experiment_id)
+    assert by_name.experiment_id == by_id.experiment_id == created.experiment_id
+    assert by_id.description == "nightly"
+    assert by_id.storage_state == "AVAILABLE"
+    listed = client.list_experiments(filter=_name_filter("team-exp")).experiments
+    assert [e.display_name for e in listed] == ["team-exp"]
+    # The server starts with its "Default" experiment, as a single-user KFP does.
+    assert {e.display_name for e in client.list_experiments().experiments} == {
+        "Default",
+        "team-exp",
+    }
+    with pytest.raises(ValueError, match="No experiment is found"):
+        client.get_experiment(experiment_name="nope")
+
+    # Posting a duplicate name directly (bypassing the client's lookup) is a conflict.
+    with pytest.raises(ApiException) as raised:
+        client._experiment_api.experiment_service_create_experiment(
+            body=kfp_server_api.V2beta1Experiment(display_name="team-exp")
+        )
+    assert raised.value.status == 409
+    assert _body(raised.value)["code"] == 6
+    with pytest.raises(ApiException) as raised:
+        client.get_experiment(experiment_id="missing")
+    assert raised.value.status == 404
+
+
+def test_pipeline_without_version_then_versions(double, client, packages):
+    created = client._pipelines_api.pipeline_service_create_pipeline(
+        body=kfp_server_api.V2beta1Pipeline(display_name="hello", description="says hi")
+    )
+    pipeline_id = created.pipeline_id
+    assert client.get_pipeline_id("hello") == pipeline_id
+    assert client.get_pipeline_id("other") is None
+    assert client.list_pipeline_versions(pipeline_id).pipeline_versions is None
+
+    v1 = client.upload_pipeline_version(
+        str(packages["tgz"]), "v1", pipeline_id=pipeline_id, description="first"
+    )
+    v2 = client.upload_pipeline_version(str(packages["yaml"]), "v2", pipeline_id=pipeline_id)
+    assert (v1.pipeline_id, v1.display_name, v1.description) == (pipeline_id, "v1", "first")
+
+    only_v1 = client.list_pipeline_versions(pipeline_id, filter=_name_filter("v1"))
+    assert [v.pipeline_version_id for v in only_v1.pipeline_versions] == [v1.pipeline_version_id]
+    assert only_v1.total_size == 1
+    fetched = client.get_pipeline_version(pipeline_id, v2.pipeline_version_id)
+    assert fetched.pipeline_spec["pipelineInfo"]["name"] == "hello-pipeline"
+    assert fetched.pipeline_spec["schemaVersion"] == "2.1.0"
+    assert double.packages[v1.pipeline_version_id] == packages["yaml"].read_text()
+
+    newest_first = client.list_pipeline_versions(pipeline_id, sort_by="created_at desc")
+    assert [v.display_name for v in newest_first.pipeline_versions] == ["v2", "v1"]
+    client.delete_pipeline_version(pipeline_id, v2.pipeline_version_id)
+    remaining = client.list_pipeline_versions(pipeline_id).pipeline_versions
+    assert [v.display_name for v in remaining] == ["v1"]
+    assert [p.display_name for p in client.list_pipelines().pipelines] == ["hello"]
+
+    with pytest.raises(ApiException) as raised:
+        client._pipelines_api.pipeline_service_create_pipeline(
+            body=kfp_server_api.V2beta1Pipeline(display_name="hello")
+        )
+    assert raised.value.status == 409
+    assert _body(raised.value)["code"] == 6
+    assert len(double.pipelines) == 1
+
+
+def test_upload_pipeline_creates_pipeline_and_first_version(double, client, packages):
+    pipeline = client.upload_pipeline(
+        str(packages["yaml"]), pipeline_name="uploaded", description="from a file"
+    )
+    assert pipeline.display_name == "uploaded"
+    assert pipeline.description == "from a file"
+    assert client.get_pipeline(pipeline.pipeline_id).display_name == "uploaded"
+    versions = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions
+    assert [(v.display_name, v.description) for v in versions] == [("uploaded", "from a file")]
+    assert versions[0].pipeline_spec["root"]["dag"]["tasks"]["say-hi"]
+
+    with pytest.raises(ApiException) as raised:
+        client.upload_pipeline(str(packages["tgz"]), pipeline_name="uploaded")
+    assert raised.value.status == 409
+    assert "error_message" in _body(raised.value)  # the upload endpoints' error format
+    assert len(double.pipelines) == 1 and len(double.versions) == 1
+
+
+def test_duplicate_version_name_is_a_conflict(double, client, packages):
+    pipeline_id = client.upload_pipeline(str(packages["tgz"]), pipeline_name="dup").pipeline_id
+    client.upload_pipeline_version(str(packages["tgz"]), "v1", pipeline_id=pipeline_id)
+    with pytest.raises(ApiException) as raised:
+        client.upload_pipeline_version(str(packages["tgz"]), "v1", pipeline_id=pipeline_id)
+    assert raised.value.status == 409
+    names = [v.display_name for v in client.list_pipeline_versions(pipeline_id).pipeline_versions]
+    assert names == ["dup", "v1"]
+
+
+def test_a_package_that_is_not_a_pipeline_is_rejected(double, client, packages):
+    with pytest.raises(ApiException) as raised:
+        client.upload_pipeline(str(packages["bad"]), pipeline_name="bad")
+    assert raised.value.status == 400
+    assert not double.pipelines and not double.versions
+
+
+def test_run_goes_to_succeeded(double, client, packages):
+    experiment = client.create_experiment("runs")
+    pipeline = client.upload_pipeline(str(packages["tgz"]), pipeline_name="runnable")
+    version = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions[0]
+    run = client.run_pipeline(
+        experiment.experiment_id,
+        "first-run",
+        pipeline_id=pipeline.pipeline_id,
+        version_id=version.pipeline_version_id,
+        params={"fail": False},
+    )
+    assert run.state == "PENDING"
+    assert run.pipeline_version_reference.pipeline_version_id == version.pipeline_version_id
+
+    done = client.wait_for_run_completion(run.run_id, **WAIT)
+    assert done.state == "SUCCEEDED"
+    assert [s.state for s in done.state_history] == ["PENDING", "RUNNING", "SUCCEEDED"]
+    assert done.finished_at >= done.created_at
+    assert done.runtime_config.parameters == {"fail": False}
+    assert double.runs[run.run_id]["state"] == "SUCCEEDED"
+    listed = client.list_runs(experiment_id=experiment.experiment_id).runs
+    assert [r.run_id for r in listed] == [run.run_id]
+    assert (
+        client.list_runs(experiment_id=client.create_experiment("empty").experiment_id).runs is None
+    )
+
+
+def test_run_outcome_hook_decides_failure(double, client, packages):
+    double.run_outcome = lambda run: (
+        "FAILED" if run["runtime_config"]["parameters"].get("fail") else "SUCCEEDED"
+    )
+    experiment = client.create_experiment("runs")
+    pipeline = client.upload_pipeline(str(packages["tgz"]), pipeline_name="runnable")
+    version_id = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions[0]
+    ids = {
+        fail: client.run_pipeline(
+            experiment.experiment_id,
+            f"fail-{fail}",
+            pipeline_id=pipeline.pipeline_id,
+            version_id=version_id.pipeline_version_id,
+            params={"fail": fail},
+        ).run_id
+        for fail in (True, False)
+    }
+    failed = client.wait_for_run_completion(ids[True], **WAIT)
+    assert failed.state == "FAILED"
+    assert failed.error.message
+    assert client.wait_for_run_completion(ids[False], **WAIT).state == "SUCCEEDED"
+
+
+def test_a_run_that_never_ends_times_out(double, client, packages):
+    double.run_outcome = lambda run: "RUNNING"
+    experiment = client.create_experiment("runs")
+    pipeline = client.upload_pipeline(str(packages["tgz"]), pipeline_name="runnable")
+    version = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions[0]
+    run = client.run_pipeline(
+        experiment.experiment_id,
+        "stuck",
+        pipeline_id=pipeline.pipeline_id,
+        version_id=version.pipeline_version_id,
+    )
+    with pytest.raises(TimeoutError):
+        client.wait_for_run_completion(run.run_id, timeout=0.5, sleep_duration=0.05)
+    assert client.get_run(run.run_id).state == "RUNNING"
+
+
+def test_recurring_run_lifecycle(double, client, packages):
+    experiment = client.create_experiment("schedules")
+    pipeline = client.upload_pipeline(str(packages["tgz"]), pipeline_name="scheduled")
+    version = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions[0]
+    recurring = client.create_recurring_run(
+        experiment.experiment_id,
+        "nightly",
+        cron_expression="0 0 2 * * *",
+        pipeline_id=pipeline.pipeline_id,
+        version_id=version.pipeline_version_id,
+        params={"fail": False},
+        enabled=True,
+    )
+    assert (recurring.status, recurring.mode) == ("ENABLED", "ENABLE")
+    assert recurring.trigger.cron_schedule.cron == "0 0 2 * * *"
+    listed = client.list_recurring_runs(experiment_id=experiment.experiment_id).recurring_runs
+    assert [r.recurring_run_id for r in listed] == [recurring.recurring_run_id]
+
+    client.disable_recurring_run(recurring.recurring_run_id)
+    assert client.get_recurring_run(recurring.recurring_run_id).status == "DISABLED"
+
+    run = double.trigger_recurring_run(recurring.recurring_run_id)
+    assert client.get_run(run["run_id"]).recurring_run_id == recurring.recurring_run_id
+
+    client.delete_recurring_run(recurring.recurring_run_id)
+    assert client.list_recurring_runs(experiment_id=experiment.experiment_id).recurring_runs is None
+    with pytest.raises(ApiException) as raised:
+        client.get_recurring_run(recurring.recurring_run_id)
+    assert raised.value.status == 404
+
+
+def test_injected_503_reaches_the_client_and_creates_nothing(double, client, packages):
+    pipeline_id = client.upload_pipeline(str(packages["tgz"]), pipeline_name="flaky").pipeline_id
+    double.inject(
+        method="POST", path_prefix=f"{API_PREFIX}/pipelines/upload_version", status=503, times=2
+    )
+    before = len(double.requests)
+    for _ in range(2):
+        with pytest.raises(ApiException) as raised:
+            client.upload_pipeline_version(str(packages["tgz"]), "v2", pipeline_id=pipeline_id)
+        assert raised.value.status == 503
+        assert _body(raised.value)["code"] == 14  # UNAVAILABLE
+    assert len(double.versions) == 1
+    assert _created(double, before) == [("POST", f"{API_PREFIX}/pipelines/upload_version")] * 2
+
+    version = client.upload_pipeline_version(str(packages["tgz"]), "v2", pipeline_id=pipeline_id)
+    assert version.display_name == "v2"
+    assert len(double.versions) == 2
+    assert [e["status"] for e in double.request_log[-3:]] == [503, 503, 200]
+
+
+def test_paging_and_sorting(double, client):
+    for name in ("exp-a", "exp-b", "exp-c"):
+        client.create_experiment(name)
+    first = client.list_experiments(page_size=2, sort_by="display_name desc")
+    assert [e.display_name for e in first.experiments] == ["exp-c", "exp-b"]
+    assert first.total_size == 4  # with "Default"
+    second = client.list_experiments(page_token=first.next_page_token, page_size=2)
+    assert [e.display_name for e in second.experiments] == ["exp-a", "Default"]
+    assert not second.next_page_token
+    substring = json.dumps(
+        {"predicates": [{"operation": 9, "key": "name", "string_value": "exp-"}]}
+    )
+    assert client.list_experiments(filter=substring).total_size == 3
+    with pytest.raises(ApiException) as raised:
+        client.list_experiments(sort_by="colour")
+    assert raised.value.status == 400

@@ -1,0 +1,76 @@
+"""`make promote` / `make rollback`: deploy_model's own modes run on the host against the
+registry of settings.yaml (mlops.serving.traffic), with its refusals passed on."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.core.errors import BuildError
+from mlops.core.model_settings import load_model_settings
+from mlops.core.paths import REPO
+from mlops.serving.traffic import change, command
+
+
+@pytest.fixture
+def project(tmp_path):
+    shutil.copytree(
+        REPO / "components" / "deploy_model" / "src",
+        tmp_path / "components" / "deploy_model" / "src",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    settings = yaml.safe_load((REPO / "settings.yaml").read_text())
+    (tmp_path / "settings.yaml").write_text(yaml.safe_dump(settings))
+    shutil.copytree(REPO / "build" / "base", tmp_path / "build" / "base")
+    return tmp_path
+
+
+def _registry(root: Path, name: str, versions: int, canary: int):
+    sys.path.insert(0, str(root / "components" / "deploy_model" / "src"))
+    try:
+        from deploy_model.registry import Registry
+    finally:
+        sys.path.pop(0)
+    registry = Registry(str(root / ".local" / "model_registry"), name)
+    model = root / "model"
+    model.mkdir(exist_ok=True)
+    (model / "saved_model.pb").write_bytes(b"stand-in: the registry copies files")
+    for _ in range(versions):
+        version = registry.push(model)
+        registry.deploy(version, canary)
+    return registry
+
+
+def _state(root: Path, name: str) -> dict:
+    return json.loads((root / ".local" / "model_registry" / name / "serving.json").read_text())
+
+
+def test_promote_then_rollback_change_serving_json(project):
+    model = load_model_settings(project)
+    _registry(project, model.name, versions=2, canary=10)
+    assert _state(project, model.name)["canary"]["version"] == 2
+    change(project, model, "promote")
+    assert _state(project, model.name)["stable"] == 2
+    assert _state(project, model.name)["canary"] is None
+    change(project, model, "rollback")
+    assert _state(project, model.name)["stable"] == 1
+
+
+def test_refusals_are_passed_on(project):
+    model = load_model_settings(project)
+    _registry(project, model.name, versions=1, canary=10)
+    with pytest.raises(BuildError, match="promote: .*canary"):
+        change(project, model, "promote")
+    assert _state(project, model.name)["stable"] == 1
+
+
+def test_the_command_names_the_settings_values(project):
+    model = load_model_settings(project)
+    args = command(model, "rollback")
+    assert args[args.index("--registry") + 1] == str(project / ".local" / "model_registry")
+    assert args[args.index("--model-name") + 1] == "taxi_big_tipper"
+    with pytest.raises(BuildError, match="mode 'deploy'"):
+        command(model, "deploy")

@@ -1,0 +1,146 @@
+"""mlops.triggers.runs.start_run: the environment's deploy.target picks where a trigger's run
+goes. `kfp`: the real kfp.Client against the KFP double (tests/doubles/kfp_double.py) runs the
+version `make deploy` uploaded for this commit, with the settings' parameters. `none`: the
+local runners (the validate-only pipeline runs for real in test_drift_trigger's Docker test;
+here, how a failed CT run comes back)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.core.errors import BuildError
+from mlops.core.paths import REPO
+from mlops.triggers import runs as trigger_runs
+from mlops.triggers.runs import start_run
+
+COMMIT = "ab" * 20
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> Path:
+    from mlops.ci.compile import compile_all
+
+    root = tmp_path_factory.mktemp("project")
+    for folder in ("components", "pipelines"):
+        shutil.copytree(
+            REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "tests")
+        )
+    for name in ("settings.yaml", "requirements.lock"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "data" / "schema", root / "data" / "schema")
+    compile_all(root)
+    return root
+
+
+@pytest.fixture
+def dev(compiled, kfp_api, monkeypatch, tmp_path):
+    """The compiled project with environment dev on the double; ct_pipeline deployed."""
+    from mlops.core.deploy_settings import load_deploy_settings
+    from mlops.deploy.kfp_deploy import KfpDeployer
+
+    root = tmp_path / "project"
+    shutil.copytree(compiled, root)
+    settings = yaml.safe_load((root / "settings.yaml").read_text())
+    settings["environments"]["dev"]["deploy"]["kfp"]["host"] = kfp_api.host
+    settings["environments"]["dev"]["deploy"]["retries"] = 2
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    monkeypatch.setenv("COMMIT_SHA", COMMIT)
+    kfp = KfpDeployer(load_deploy_settings(root, "dev"))
+    pipeline_id, _ = kfp.pipeline("ct_pipeline", "CT")
+    kfp.version(pipeline_id, root / "dist" / "ct_pipeline" / "workflow.tar.gz", "0" * 40)
+    version_id, _ = kfp.version(
+        pipeline_id, root / "dist" / "ct_pipeline" / "workflow.tar.gz", COMMIT
+    )
+    return {"root": root, "pipeline_id": pipeline_id, "version_id": version_id}
+
+
+def test_kfp_target_runs_this_commits_version_with_the_settings_parameters(dev, kfp_api):
+    started = start_run(
+        dev["root"],
+        "ct_pipeline",
+        "drift in fare",
+        data="gs://mlops-dev-data/incoming/day1.csv",
+        env="dev",
+        previous_statistics="gs://mlops-dev-pipelines/checks/run-1/statistics",
+    )
+    assert started.target == "kfp" and started.pipeline == "ct_pipeline"
+    assert started.status in ("PENDING", "RUNNING")
+    [run] = kfp_api.runs.values()
+    assert run["run_id"] == started.run_id
+    reference = run["pipeline_version_reference"]
+    assert reference == {
+        "pipeline_id": dev["pipeline_id"],
+        "pipeline_version_id": dev["version_id"],
+    }
+    experiment = kfp_api.experiments[run["experiment_id"]]
+    assert experiment["display_name"] == "ct-dev"
+    parameters = run["runtime_config"]["parameters"]
+    assert parameters["source"] == "gs://mlops-dev-data/incoming/day1.csv"
+    assert (
+        parameters["previous_statistics_uri"] == "gs://mlops-dev-pipelines/checks/run-1/statistics"
+    )
+    assert parameters["registry"] == "gs://mlops-dev-models/registry"  # dev's serving registry
+    assert parameters["schema"] == (REPO / "data/schema/schema.pbtxt").read_text()
+    assert started.details["commit"] == COMMIT and started.details["job"].startswith("ct_pipeline")
+
+
+def test_kfp_target_without_a_drift_reference_uses_the_environments(dev, kfp_api):
+    start_run(dev["root"], "ct_pipeline", "degradation", env="dev")
+    [run] = kfp_api.runs.values()
+    parameters = run["runtime_config"]["parameters"]
+    assert parameters["previous_statistics_uri"] == "gs://mlops-dev-pipelines/statistics/none"
+    assert parameters["source"] == "gs://mlops-dev-data/chicago_taxi/*.csv"
+
+
+def test_kfp_target_refuses_a_commit_that_was_not_deployed(dev, kfp_api, monkeypatch):
+    monkeypatch.setenv("COMMIT_SHA", "cd" * 20)
+    with pytest.raises(BuildError, match=r"has no version cdcd.*make deploy ENV=dev"):
+        start_run(dev["root"], "ct_pipeline", "drift", env="dev")
+    with pytest.raises(BuildError, match="'validate_pipeline' has no version"):
+        start_run(
+            dev["root"], "validate_pipeline", "check", env="dev", previous_statistics="gs://s"
+        )
+    assert kfp_api.runs == {}
+
+
+def test_unknown_pipelines_and_targets_are_refused(dev, tmp_path):
+    with pytest.raises(BuildError, match="unknown pipeline 'hello_pipeline'"):
+        start_run(dev["root"], "hello_pipeline", "x")
+    with pytest.raises(BuildError, match="deploy.target 'vertex' cannot start"):
+        start_run(dev["root"], "ct_pipeline", "x", env="prod")
+
+
+def test_local_ct_run_that_fails_returns_failed_with_its_lineage_run(compiled, monkeypatch):
+    """ct_run raises after recording a failed run; the trigger gets FAILED and the run id
+    (the run itself is ct_run's, tested end to end in test_ct_e2e)."""
+    from mlops.ct import ct_run
+
+    calls = {}
+
+    def failing_run(root, env, data=None, previous_statistics=None, **kwargs):
+        calls.update(env=env, data=data, previous_statistics=previous_statistics)
+        result = ct_run.CtRun(root / "dist/x", "FAILED", 1.0, [], {}, str(previous_statistics))
+        result.lineage_run, result.failed_task, result.reason = "run-1", "validate-data", "drift"
+        error = BuildError("the run stopped at validate-data: drift")
+        error.ct_run = result
+        raise error
+
+    monkeypatch.setattr(ct_run, "run", failing_run)
+    data = compiled / "settings.yaml"  # any existing file: the data is only passed on
+    started = trigger_runs.start_run(
+        compiled, "ct_pipeline", "drift", data=str(data), previous_statistics="/stats"
+    )
+    assert (started.run_id, started.status, started.target) == ("run-1", "FAILED", "local")
+    assert started.details["failed_task"] == "validate-data"
+    assert calls == {"env": "local", "data": str(data), "previous_statistics": "/stats"}
+
+    def refused(root, env, **kwargs):
+        raise BuildError("dist/ct_pipeline/workflow.tar.gz: not found")  # nothing ran
+
+    monkeypatch.setattr(ct_run, "run", refused)
+    with pytest.raises(BuildError, match="not found"):
+        trigger_runs.start_run(compiled, "ct_pipeline", "drift")
