@@ -6,13 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from mlops.core.errors import BuildError
 from mlops.core.paths import REPO
-
-ROOT = REPO
 
 
 def _lint(args) -> None:
@@ -51,16 +48,10 @@ def _compile(args) -> None:
 
 
 def _build(args) -> None:
-    """images -> push -> update-specs -> compile, in one process."""
     from mlops.ci import steps
-    from mlops.ci.compile import compile_all
 
-    started = time.monotonic()
-    steps.images(args.root, nocache=args.no_cache)
-    steps.push(args.root)
-    steps.update_specs(args.root)
-    compile_all(args.root)
-    print(f"[build] done in {time.monotonic() - started:.1f}s")
+    seconds = steps.build(args.root, nocache=args.no_cache)
+    print(f"[build] done in {seconds:.1f}s")
 
 
 def _run_local(args) -> None:
@@ -70,48 +61,25 @@ def _run_local(args) -> None:
     if args.pipeline == ct_run.PIPELINE:
         ct_run.run(args.root, data=args.data, sources=args.sources)
         return
-    from mlops.core import pipeline_parameters
-    from mlops.core.pipeline_package import PACKAGE
-    from mlops.local_runs.runner import run_package
+    from mlops.local_runs.runner import run_compiled
 
-    package = args.root / "dist" / args.pipeline / PACKAGE
-    if not package.is_file():
-        raise BuildError(f"{package}: not found; run `make compile` first")
-    parameters = pipeline_parameters.for_pipeline(args.root, args.pipeline, package, data=args.data)
-    shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in parameters.items()}
-    print(f"[run] {args.pipeline}: running locally with {shown}", flush=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_package(package, args.root / "dist" / "local_runs" / args.pipeline / stamp, parameters)
-
-
-def _serving_settings(args):
-    from mlops.core.model_settings import load_model_settings
-
-    return load_model_settings(args.root)
+    run_compiled(args.root, args.pipeline, data=args.data)
 
 
 def _serve(args) -> None:
-    from mlops.serving import service as serving
+    from mlops.serving import service
 
-    model = _serving_settings(args)
-    s = model.serving
-    if s.target != "local":
-        raise BuildError(f"serving.target is {s.target!r}: the local service serves target local")
-    service = serving.ensure(
-        args.root, s.registry, model.name, s.host, s.port,
-        args.root / ".local" / "request_logs" / model.name,
-    )  # fmt: skip
-    answer = serving.wait_for_version(service.url, None, container=service.container)
-    print(f"[serve] {service.action}: {service.url}")
+    started, answer = service.serve_from_settings(args.root)
+    print(f"[serve] {started.action}: {started.url}")
     print(json.dumps(answer, indent=2))
 
 
 def _traffic(args) -> None:
     """promote | rollback: deploy_model's own modes, on the host, against the registry."""
-    from mlops.serving import traffic as serving_commands
+    from mlops.core.model_settings import load_model_settings
+    from mlops.serving import traffic
 
-    model = _serving_settings(args)
-    print(serving_commands.change(args.root, model, args.step))
+    print(traffic.change(args.root, load_model_settings(args.root), args.step))
 
 
 def _deploy(args) -> None:
@@ -160,44 +128,17 @@ def _component(args) -> None:
 
 
 def _settings(args) -> None:
-    from mlops.core.settings import load_raw
+    from mlops.core.settings import lookup
 
-    value = load_raw(args.root / "settings.yaml")
-    for part in args.key.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise BuildError(f"{args.root / 'settings.yaml'}: {args.key} is missing")
-        value = value[part]
-    print(value)
+    print(lookup(args.root, args.key))
 
 
 def _lineage(args) -> None:
     """Answers one lineage question from the store that local runs write."""
-    import json
-
     from mlops.lineage import store as lineage
 
     db = args.db or args.root / lineage.DEFAULT_DB
-    if not db.is_file():
-        raise BuildError(f"{db}: no lineage store yet; `make run` records every local run")
-    with lineage.LineageStore(db) as store:
-        if args.question == "runs":
-            answer, render = store.runs(args.limit, args.pipeline), lineage.render_runs
-        elif args.question == "run":
-            answer, render = store.run(args.run_id), lineage.render_run
-        elif args.question == "image":
-            answer, render = store.runs_using_image(args.image), lineage.render_runs
-        elif args.question == "artifact":
-            answer, render = store.lineage(args.uri), lineage.render_lineage
-        elif args.question == "training-data":
-            answer = store.training_data(args.uri, args.step)
-            render = lineage.render_training_data
-        elif args.question == "serving-data":
-            answer = lineage.serving_training_data(
-                store, args.registry_root, args.model_name, args.slot
-            )
-            render = lineage.render_training_data
-        else:
-            answer, render = store.decisions(args.kind, args.limit), lineage.render_decisions
+    answer, render = lineage.ask(db, args.question, vars(args))
     print(json.dumps(answer, indent=2, default=str) if args.json else render(answer))
 
 
@@ -270,7 +211,7 @@ def _add_lineage_parser(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops", description=__doc__)
     parser.add_argument(
-        "--root", type=Path, default=ROOT, help="the repository (default: this one)"
+        "--root", type=Path, default=REPO, help="the repository (default: this one)"
     )
     sub = parser.add_subparsers(dest="step", required=True)
     sub.add_parser("lint", help="contract check of every component").set_defaults(func=_lint)

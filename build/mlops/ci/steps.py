@@ -162,3 +162,15 @@ def update_specs(root: Path, env: str | None = None) -> list[Path]:
             f"{path.relative_to(root)}: {image}" + ("" if path in changed else " (unchanged)"),
         )
     return changed
+
+
+def build(root: Path, nocache: bool = False) -> float:
+    """images -> push -> update-specs -> compile, in one process; returns the seconds taken."""
+    from mlops.ci.compile import compile_all
+
+    started = time.monotonic()
+    images(root, nocache=nocache)
+    push(root)
+    update_specs(root)
+    compile_all(root)
+    return time.monotonic() - started

@@ -91,3 +91,14 @@ def load_build_settings(root: Path, env: str | None = None) -> BuildSettings:
         env=raw["env"],
         source=path,
     )
+
+
+def lookup(root: Path, key: str, env: str | None = None) -> Any:
+    """One value by its dotted key, e.g. build.registry; a missing key is named."""
+    path = root / "settings.yaml"
+    value: Any = load_raw(path, env)
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise BuildError(f"{path}: {key} is missing")
+        value = value[part]
+    return value

@@ -649,3 +649,18 @@ def run_package(
         flush=True,
     )
     return outputs
+
+
+def run_compiled(root: Path, pipeline: str, data: str | None = None) -> None:
+    """dist/<pipeline>/workflow.tar.gz run locally with its parameters from settings.yaml."""
+    from mlops.core import pipeline_parameters
+    from mlops.core.pipeline_package import PACKAGE
+
+    package = root / "dist" / pipeline / PACKAGE
+    if not package.is_file():
+        raise BuildError(f"{package}: not found; run `make compile` first")
+    parameters = pipeline_parameters.for_pipeline(root, pipeline, package, data=data)
+    shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in parameters.items()}
+    say(f"[run] {pipeline}: running locally with {shown}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_package(package, root / "dist" / "local_runs" / pipeline / stamp, parameters)

@@ -143,3 +143,18 @@ def stop(model_name: str) -> bool:
     except docker.errors.NotFound:
         return False
     return True
+
+
+def serve_from_settings(root: Path) -> tuple[Service, dict[str, Any]]:
+    """`make serve`: the service for settings.yaml's model, started or kept, and its status
+    once it answers."""
+    from mlops.core.model_settings import load_model_settings
+
+    model = load_model_settings(root)
+    s = model.serving
+    if s.target != "local":
+        raise BuildError(f"serving.target is {s.target!r}: the local service serves target local")
+    service = ensure(
+        root, s.registry, model.name, s.host, s.port, root / ".local" / "request_logs" / model.name
+    )
+    return service, wait_for_version(service.url, None, container=service.container)
