@@ -8,11 +8,13 @@ export PYTHONPATH := $(CURDIR)/build:$(CURDIR)/build/base:$(CURDIR)
 export TF_USE_LEGACY_KERAS := 1
 # The settings.yaml environment (local, dev, staging, prod): make deploy ENV=dev
 export ENV
+# The use case (pipelines/usecases/<name>; default: settings.yaml's `usecase`): make run USECASE=iris
+export USECASE
 MLOPS := $(PY) -m mlops
 PYTEST_ARGS ?=
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
-	compile run run-dev serve promote rollback lineage watch monitor status deploy component schema bench lock clean
+	compile run run-dev serve promote rollback lineage watch monitor status deploy component schema usecase bench lock clean
 
 help: ## list the verbs
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,7 +76,7 @@ rollback: venv ## drop the canary, or go back to the previous stable version
 	@$(MLOPS) rollback
 
 lineage: venv ## what the local runs used and produced: make lineage Q="runs" (see README)
-	@$(MLOPS) lineage $(or $(Q),runs)
+	@$(MLOPS) lineage $(if $(USECASE),--usecase "$(USECASE)") $(or $(Q),runs)
 
 watch: build ## new data under triggers.new_data.prefix: a drift check per new span, retraining on drift (ONCE=1, RETRY=uri)
 	@$(MLOPS) watch $(if $(ONCE),--once) $(if $(RETRY),--retry "$(RETRY)")
@@ -94,10 +96,12 @@ component: venv ## scaffold a new component: make component NAME=my_step
 	@test -n "$(NAME)" || { echo "usage: make component NAME=my_step" >&2; exit 2; }
 	@$(MLOPS) component "$(NAME)"
 
-schema: venv ## infer a first data schema from the sample, for a person to curate (FORCE=1 replaces it)
-	@PYTHONPATH="$(PYTHONPATH):$(CURDIR)/components/validate_data/src" $(PY) -m validate_data.infer_schema \
-		--data "$$($(MLOPS) settings data.source)" --out "$$($(MLOPS) settings data.schema)" \
-		$(if $(FORCE),--force)
+schema: venv ## infer a first data schema for the use case, for a person to curate (FORCE=1 replaces it)
+	@$(MLOPS) schema $(if $(FORCE),--force)
+
+usecase: venv ## a new use case from a CSV: make usecase NAME=x DATA=file.csv LABEL=column [TASK=binary|multiclass|regression]
+	@test -n "$(NAME)" -a -n "$(DATA)" -a -n "$(LABEL)" || { echo "usage: make usecase NAME=x DATA=file.csv LABEL=column [TASK=...]" >&2; exit 2; }
+	@$(MLOPS) usecase "$(NAME)" --data "$(DATA)" --label "$(LABEL)" $(if $(TASK),--task "$(TASK)") $(if $(FORCE),--force)
 
 bench: setup ## benchmarks -> bench/results/<name>.json (BENCH=build|data|model|pipeline for one)
 	@$(MLOPS) bench $(BENCH)

@@ -127,6 +127,18 @@ def _component(args) -> None:
     )
 
 
+def _usecase(args) -> None:
+    from mlops.usecases.scaffold import scaffold
+
+    scaffold(args.root, args.name, args.data, args.label, args.task, args.force)
+
+
+def _schema(args) -> None:
+    from mlops.usecases.scaffold import infer_schema
+
+    infer_schema(args.root, args.force)
+
+
 def _settings(args) -> None:
     from mlops.core.settings import lookup
 
@@ -138,7 +150,12 @@ def _lineage(args) -> None:
     from mlops.lineage import store as lineage
 
     db = args.db or args.root / lineage.DEFAULT_DB
-    answer, render = lineage.ask(db, args.question, vars(args))
+    params = vars(args)
+    if args.usecase:
+        from mlops.core.model_settings import load_model_settings
+
+        params["model"] = load_model_settings(args.root, usecase=args.usecase).name
+    answer, render = lineage.ask(db, args.question, params)
     print(json.dumps(answer, indent=2, default=str) if args.json else render(answer))
 
 
@@ -184,6 +201,7 @@ def _add_lineage_parser(sub) -> None:
     p = sub.add_parser("lineage", help="query the lineage store of local runs")
     p.add_argument("--db", type=Path, help="the store (default: ROOT/.local/lineage.sqlite)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("--usecase", help="runs of this use case only (its model)")
     p.set_defaults(func=_lineage)
     q = p.add_subparsers(dest="question", required=True)
     runs = q.add_parser("runs", help="recorded runs, newest first")
@@ -254,6 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("component", help="scaffold components/NAME")
     p.add_argument("name")
     p.set_defaults(func=_component)
+    p = sub.add_parser("usecase", help="scaffold pipelines/usecases/NAME from a CSV table")
+    p.add_argument("name")
+    p.add_argument("--data", type=Path, required=True, help="the CSV table (header line first)")
+    p.add_argument("--label", required=True, help="the column to predict")
+    p.add_argument("--task", choices=["binary", "multiclass", "regression"], help="else inferred")
+    p.add_argument("--force", action="store_true", help="replace an existing use case")
+    p.set_defaults(func=_usecase)
+    p = sub.add_parser("schema", help="infer a first schema for the use case, to curate")
+    p.add_argument("--force", action="store_true", help="replace the existing schema")
+    p.set_defaults(func=_schema)
     p = sub.add_parser("settings", help="print a settings.yaml value, e.g. build.registry")
     p.add_argument("key")
     p.set_defaults(func=_settings)

@@ -9,6 +9,7 @@ import yaml
 from mlops.core.errors import BuildError
 from mlops.core.model_settings import load_model_settings
 from mlops.core.paths import REPO
+from mlops.testing.projects import repo_settings
 
 
 def test_the_repository_settings():
@@ -20,10 +21,12 @@ def test_the_repository_settings():
     assert 0 <= settings.serving.canary_percent <= 100
     evaluation = yaml.safe_load(settings.eval_config_json())
     assert evaluation["label_key"] == "big_tipper" and "AUC" in evaluation["thresholds"]
+    assert (settings.task, settings.label_key, settings.module) == ("binary", "big_tipper", None)
 
 
 def _project(tmp_path: Path, model: dict, serving: dict) -> Path:
-    base = yaml.safe_load((REPO / "settings.yaml").read_text())
+    """The repository's settings with the taxi use case merged in, in one file."""
+    base = repo_settings()
     base["model"].update(model)
     base["serving"].update(serving)
     (tmp_path / "settings.yaml").write_text(yaml.safe_dump(base))
@@ -42,6 +45,14 @@ def _project(tmp_path: Path, model: dict, serving: dict) -> Path:
         ),
         ({"tuning": {"max_trials": -1}}, {}, "model.tuning.max_trials is -1"),
         ({"evaluation": None}, {}, "model.evaluation: missing"),
+        ({"task": "ranking"}, {}, "model.task is 'ranking'; expected one of binary, multiclass"),
+        ({"label_key": None}, {}, "model.label_key: missing"),
+        (
+            {"evaluation": {"label_key": "other"}},
+            {},
+            "model.evaluation.label_key is 'other' but model.label_key is 'big_tipper'",
+        ),
+        ({"module": "nope.py"}, {}, "model.module 'nope.py': no such file"),
         ({}, {"canary_percent": 150}, "serving.canary_percent is 150; expected an integer"),
         ({}, {"target": "sagemaker"}, "serving.target is 'sagemaker'; use one of local, vertex"),
         ({}, {"target": "vertex"}, "serving.registry must be gs://"),

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from mlops.core.paths import REPO
+from mlops.testing.projects import repo_settings
 
 COMPONENTS = (
     "extract_data",
@@ -59,10 +60,9 @@ def project(tmp_path_factory):
     shutil.copytree(
         REPO / "pipelines", root / "pipelines", ignore=shutil.ignore_patterns("__pycache__")
     )
-    shutil.copytree(REPO / "data" / "schema", root / "data" / "schema")
     shutil.copy(REPO / "requirements.lock", root)
     _write_csv(root / "data" / "chicago_taxi" / "data.csv", _taxi_rows())
-    settings = yaml.safe_load((REPO / "settings.yaml").read_text())
+    settings = repo_settings()
     settings["model"]["name"] = MODEL
     settings["serving"]["port"] = free_port()
     settings["pipelines"]["ct_pipeline"] = {

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from mlops.core.paths import REPO
 from mlops.lineage.store import DEFAULT_DB, LineageStore
 from mlops.local_runs.runner import ArtifactRecord, TaskRecord
+from mlops.testing.projects import repo_settings
 from mlops.triggers.runs import StartedRun
 
 
@@ -27,7 +27,7 @@ def trigger_project(root: Path, **changes: Any) -> Path:
     """The repository's settings.yaml with triggers.new_data.prefix at ROOT/incoming;
     `changes` maps dotted keys to values (None deletes the key)."""
     root.mkdir(parents=True, exist_ok=True)
-    settings = yaml.safe_load((REPO / "settings.yaml").read_text())
+    settings = repo_settings()
     settings["triggers"]["new_data"]["prefix"] = "incoming"
     for dotted, value in changes.items():
         section = settings

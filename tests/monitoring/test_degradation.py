@@ -24,6 +24,7 @@ from mlops.core.errors import BuildError
 from mlops.core.paths import REPO
 from mlops.lineage.store import LineageStore
 from mlops.monitoring import degradation, live_metrics
+from mlops.testing.projects import repo_settings
 from mlops.triggers.runs import StartedRun
 
 DEPLOY_SRC = REPO / "components" / "deploy_model" / "src"
@@ -69,7 +70,7 @@ def test_the_default_start_is_trigger_runs_start_run_with_this_call():
 def make_repo(root: Path, **degradation_settings) -> Path:
     """A repository root with this repo's settings.yaml, its registry under root and
     triggers.degradation replaced (a key set to None is dropped)."""
-    settings = yaml.safe_load((REPO / "settings.yaml").read_text())
+    settings = repo_settings()
     settings["serving"]["registry"] = "registry"
     section = {**DEGRADATION, **degradation_settings}
     settings["triggers"]["degradation"] = {k: v for k, v in section.items() if v is not None}

@@ -24,7 +24,6 @@ def compiled(tmp_path_factory) -> dict:
         )
     for name in ("settings.yaml", "requirements.lock"):
         shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "data" / "schema", root / "data" / "schema")
     compile_all(root)
     return {"root": root, **{p: root / "dist" / p / "workflow.tar.gz" for p in PIPELINES}}
 
@@ -75,7 +74,7 @@ def test_parameters_come_from_settings(compiled):
         root, "ct_pipeline", compiled["ct_pipeline"], extra={"previous_statistics_uri": "/x"}
     )
     assert args["source"] == str(root / "data" / "chicago_taxi" / "data.csv")
-    assert args["schema"] == (REPO / "data" / "schema" / "schema.pbtxt").read_text()
+    assert args["schema"] == (REPO / "pipelines" / "usecases" / "taxi" / "schema.pbtxt").read_text()
     assert "def preprocessing_fn" in args["transform_module"]
     assert json.loads(args["eval_config"])["thresholds"]["AUC"] == {"lower": 0.75}
     assert args["registry"] == str(root / ".local" / "model_registry")

@@ -66,8 +66,8 @@ def test_extract_validate_transform(tmp_path):
     with docker_runner_adapted(mounts=[source.parent]):
         task = data_steps(
             source=str(source),
-            schema=(REPO / "data" / "schema" / "schema.pbtxt").read_text(),
-            module=(REPO / "pipelines" / "modules" / "taxi_transform.py").read_text(),
+            schema=(REPO / "pipelines" / "usecases" / "taxi" / "schema.pbtxt").read_text(),
+            module=(REPO / "pipelines" / "usecases" / "taxi" / "transform.py").read_text(),
         )
     [run] = root.glob("data-steps-*")
     summary = json.loads((run / "validate-data" / "summary").read_text())

@@ -13,6 +13,7 @@ from mlops.core.errors import BuildError
 from mlops.core.model_settings import load_model_settings
 from mlops.core.paths import REPO
 from mlops.serving.traffic import change, command
+from mlops.testing.projects import repo_settings
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def project(tmp_path):
         tmp_path / "components" / "deploy_model" / "src",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    settings = yaml.safe_load((REPO / "settings.yaml").read_text())
+    settings = repo_settings()
     (tmp_path / "settings.yaml").write_text(yaml.safe_dump(settings))
     shutil.copytree(REPO / "build" / "base", tmp_path / "build" / "base")
     return tmp_path

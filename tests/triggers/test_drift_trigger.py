@@ -16,6 +16,7 @@ from trigger_fakes import FakeStart, summary, trigger_project, write_span
 
 from mlops.core.paths import REPO
 from mlops.lineage.store import DEFAULT_DB, LineageStore
+from mlops.testing.projects import repo_settings
 from mlops.triggers.drift import check_span, classify
 
 
@@ -137,13 +138,12 @@ def docker_project(tmp_path_factory):
         shutil.copytree(
             REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "tests")
         )
-    shutil.copytree(REPO / "data" / "schema", root / "data" / "schema")
     shutil.copy(REPO / "requirements.lock", root)
     with (REPO / "data" / "chicago_taxi" / "data.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     # The file is ordered (by area and time): random samples are the same distribution.
     random.Random(0).shuffle(rows)
-    settings = yaml.safe_load((REPO / "settings.yaml").read_text())
+    settings = repo_settings()
     settings["model"]["name"] = MODEL
     settings["triggers"]["new_data"]["prefix"] = "incoming"
     settings["pipelines"]["validate_pipeline"] = {

@@ -31,7 +31,6 @@ def compiled(tmp_path_factory) -> Path:
         )
     for name in ("settings.yaml", "requirements.lock"):
         shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "data" / "schema", root / "data" / "schema")
     compile_all(root)
     return root
 
@@ -84,7 +83,7 @@ def test_kfp_target_runs_this_commits_version_with_the_settings_parameters(dev, 
         parameters["previous_statistics_uri"] == "gs://mlops-dev-pipelines/checks/run-1/statistics"
     )
     assert parameters["registry"] == "gs://mlops-dev-models/registry"  # dev's serving registry
-    assert parameters["schema"] == (REPO / "data/schema/schema.pbtxt").read_text()
+    assert parameters["schema"] == (REPO / "pipelines/usecases/taxi/schema.pbtxt").read_text()
     assert started.details["commit"] == COMMIT and started.details["job"].startswith("ct_pipeline")
 
 

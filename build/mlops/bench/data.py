@@ -195,7 +195,7 @@ def run(root: Path) -> Path:
     bench = Bench(root, work)
     sample = root / "data" / "chicago_taxi" / "data.csv"
     schema = root / "data" / "schema" / "schema.pbtxt"
-    module = root / "pipelines" / "modules" / "taxi_transform.py"
+    module = root / "pipelines" / "usecases" / "taxi" / "transform.py"
     big = work / f"data-{scale}x.csv"
     print(f"[bench] resampling the sample {scale}x into {big}", flush=True)
     rows = {"1x": sum(1 for _ in sample.open()) - 1, f"{scale}x": resample(sample, big, scale)}

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import BuildError
-from mlops.core.settings import load_raw
+from mlops.core.settings import load_raw, usecase_settings_path
 
 SERVING_TARGETS = ("local", "vertex")
+TASKS = ("binary", "multiclass", "regression")
 _MODEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")  # a folder and a URL path segment
 _HIDDEN_UNITS = re.compile(r"^\d+(,\d+)*$")
 
@@ -35,19 +36,24 @@ class ServingSettings:
 class ModelSettings:
     env: str
     name: str
+    task: str  # binary | multiclass | regression
+    label_key: str  # the label as the transform module outputs it
+    module: str | None  # the use case's own Keras model builder (a path), if any
     train: dict[str, Any]  # hidden_units, learning_rate, epochs, batch_size
     tuning: dict[str, Any]  # max_trials, epochs_per_trial
     evaluation: dict[str, Any]
     serving: ServingSettings
 
     def eval_config_json(self) -> str:
-        """evaluate_model's eval_config input."""
-        return json.dumps(self.evaluation, sort_keys=True)
+        """evaluate_model's eval_config input: the evaluation section with the label."""
+        return json.dumps({**self.evaluation, "label_key": self.label_key}, sort_keys=True)
 
 
-def load_model_settings(root: Path, env: str | None = None) -> ModelSettings:
+def load_model_settings(
+    root: Path, env: str | None = None, usecase: str | None = None
+) -> ModelSettings:
     path = root / "settings.yaml"
-    raw = load_raw(path, env)
+    raw = load_raw(path, env, usecase)
     env = raw["env"]
     problems: list[str] = []
 
@@ -107,6 +113,21 @@ def load_model_settings(root: Path, env: str | None = None) -> ModelSettings:
         if not isinstance(slices, list) or not all(isinstance(s, list) for s in slices):
             problems.append(f"model.evaluation.slices is {slices!r}; expected a list of lists")
 
+    task = model.get("task")
+    if task not in TASKS:
+        problems.append(f"model.task is {task!r}; expected one of {', '.join(TASKS)}")
+    label_key = model.get("label_key") or evaluation.get("label_key")
+    if not isinstance(label_key, str) or not label_key:
+        problems.append("model.label_key: missing (the label the transform module outputs)")
+    elif evaluation.get("label_key") not in (None, label_key):
+        problems.append(
+            f"model.evaluation.label_key is {evaluation['label_key']!r} but model.label_key is "
+            f"{label_key!r}: set the label once, as model.label_key"
+        )
+    module = model.get("module")
+    if module is not None and not (root / str(module)).is_file():
+        problems.append(f"model.module {module!r}: no such file under {root}")
+
     registry = str(serving.get("registry") or "")
     if not registry:
         problems.append("serving.registry: missing (a directory or gs://BUCKET/PATH)")
@@ -128,10 +149,15 @@ def load_model_settings(root: Path, env: str | None = None) -> ModelSettings:
         vertex=dict(serving.get("vertex") or {}),
     )
     if problems:
-        raise BuildError(f"{path} (environment {env!r}): " + "; ".join(problems))
+        usecase = raw.get("usecase")
+        where = f"{path} + {usecase_settings_path(root, usecase)}" if usecase else str(path)
+        raise BuildError(f"{where} (environment {env!r}): " + "; ".join(problems))
     return ModelSettings(
         env=env,
         name=name,
+        task=str(task),
+        label_key=str(label_key),
+        module=str(module) if module is not None else None,
         train=train_values,
         tuning=tuning_values,
         evaluation=evaluation,

@@ -32,13 +32,15 @@ def _read_text(root: Path, where: str, value: str | None) -> str:
     return path.read_text()
 
 
-def settings_values(root: Path, env: str | None = None, data: str | None = None) -> dict[str, Any]:
+def settings_values(
+    root: Path, env: str | None = None, data: str | None = None, usecase: str | None = None
+) -> dict[str, Any]:
     """Every parameter value the settings define; `data` replaces data.source (make run DATA=)."""
     from mlops.core.model_settings import load_model_settings
 
-    raw = load_raw(root / "settings.yaml", env)
+    raw = load_raw(root / "settings.yaml", env, usecase)
     data_settings = raw.get("data") or {}
-    model = load_model_settings(root, env)
+    model = load_model_settings(root, env, usecase)
     validation = data_settings.get("validation") or {}
     drift = validation.get("drift") or {}
     skew = validation.get("skew") or {}
@@ -46,10 +48,26 @@ def settings_values(root: Path, env: str | None = None, data: str | None = None)
     if not source:
         raise BuildError(f"{root / 'settings.yaml'}: data.source is missing")
     model_raw = raw.get("model") or {}
+    label = data_settings.get("label")
+    if not isinstance(label, str) or not label:
+        raise BuildError(f"{root / 'settings.yaml'}: data.label is missing (the raw label column)")
+    null_markers = data_settings.get("null_markers", [""])
+    if not isinstance(null_markers, list) or not all(isinstance(m, str) for m in null_markers):
+        raise BuildError(
+            f"{root / 'settings.yaml'}: data.null_markers is {null_markers!r}; expected a list "
+            'of strings, e.g. ["", "NA", "?"]'
+        )
     values: dict[str, Any] = {
         "source": _local_path(root, str(source)),
         "splits": json.dumps(data_settings.get("splits") or {"train": 2, "eval": 1}),
         "schema": _read_text(root, "data.schema", data_settings.get("schema")),
+        "label": label,
+        "null_markers": json.dumps(null_markers),
+        # Unseen eval classes can be named only where the raw column is the class itself.
+        "check_label_classes": model.task != "regression" and label == model.label_key,
+        "task": model.task,
+        "label_key": model.label_key,
+        "model_module": _read_text(root, "model.module", model.module) if model.module else "",
         "transform_module": _read_text(
             root, "model.transform_module", model_raw.get("transform_module")
         ),
@@ -90,11 +108,12 @@ def for_pipeline(
     env: str | None = None,
     data: str | None = None,
     extra: dict[str, Any] | None = None,
+    usecase: str | None = None,
 ) -> dict[str, Any]:
     """The arguments of one run: the settings' values the pipeline declares, then
     `pipelines.<pipeline>.parameters`, then `extra` (values only a run knows). A required
     parameter that nothing provides is an error naming it."""
-    raw = load_raw(root / "settings.yaml", env)
+    raw = load_raw(root / "settings.yaml", env, usecase)
     declared = pipeline_inputs(package)
     overrides = ((raw.get("pipelines") or {}).get(pipeline) or {}).get("parameters") or {}
     unknown = sorted(set(overrides) - set(declared))
@@ -103,7 +122,7 @@ def for_pipeline(
             f"{root / 'settings.yaml'}: pipelines.{pipeline}.parameters has {unknown}, which "
             f"{pipeline} does not take (it takes: {', '.join(sorted(declared))})"
         )
-    values = settings_values(root, env, data) if _needs_settings(declared) else {}
+    values = settings_values(root, env, data, usecase) if _needs_settings(declared) else {}
     arguments = {k: v for k, v in values.items() if k in declared}
     arguments.update(overrides)
     arguments.update({k: v for k, v in (extra or {}).items() if k in declared})
@@ -120,3 +139,8 @@ def _needs_settings(declared: dict[str, bool]) -> bool:
     # A pipeline that takes none of the shared components' inputs (the hello sample) needs no
     # data or model settings, so a project without them can still run it.
     return bool(_SETTINGS_PARAMETERS & set(declared))
+
+
+def takes_settings(package: Path) -> bool:
+    """Whether the compiled pipeline takes a use case's data or model settings."""
+    return _needs_settings(pipeline_inputs(package))

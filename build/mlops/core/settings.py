@@ -13,6 +13,10 @@ import yaml
 from mlops.core.errors import BuildError
 
 DEFAULT_ENV = "local"
+USECASES_DIR = Path("pipelines") / "usecases"
+USECASE_SETTINGS = "settings.yaml"
+# What one project shares across its use cases: the images and the use case selection.
+_SHARED_ONLY = {"build", "usecase"}
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -26,9 +30,7 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def load_raw(path: Path, env: str | None = None) -> dict[str, Any]:
-    """The settings for one environment: top-level keys with environments.<env> merged over."""
-    env = env or os.environ.get("ENV") or DEFAULT_ENV
+def _read_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise BuildError(f"{path}: settings file not found")
     try:
@@ -37,12 +39,55 @@ def load_raw(path: Path, env: str | None = None) -> dict[str, Any]:
         raise BuildError(f"{path}: does not parse as YAML: {e}") from e
     if not isinstance(data, dict):
         raise BuildError(f"{path}: must be a mapping at the top level")
+    return data
+
+
+def usecases(root: Path) -> list[str]:
+    """The use cases of a project: each folder of pipelines/usecases/ with a settings.yaml."""
+    folder = root / USECASES_DIR
+    return sorted(p.parent.name for p in folder.glob(f"*/{USECASE_SETTINGS}"))
+
+
+def usecase_settings_path(root: Path, name: str) -> Path:
+    path = root / USECASES_DIR / name / USECASE_SETTINGS
+    if not path.is_file():
+        known = ", ".join(usecases(root)) or "none"
+        raise BuildError(f"use case {name!r}: no {path} (use cases: {known})")
+    return path
+
+
+def load_raw(path: Path, env: str | None = None, usecase: str | None = None) -> dict[str, Any]:
+    """The settings for one environment and one use case: settings.yaml's top-level keys,
+    the use case's overlay (pipelines/usecases/<name>/settings.yaml) merged over them, then
+    each file's environments.<env>. The use case is `usecase`, else $USECASE, else
+    settings.yaml's `usecase` key; `usecase=""` reads the shared settings alone, and a
+    project without use cases has no overlay."""
+    env = env or os.environ.get("ENV") or DEFAULT_ENV
+    data = _read_mapping(path)
     environments = data.pop("environments", None) or {}
-    if env not in environments and env != DEFAULT_ENV:
+    if usecase is None:
+        name = os.environ.get("USECASE") or data.get("usecase")
+    else:
+        name = usecase or None
+    overlay: dict[str, Any] = {}
+    overlay_environments: dict[str, Any] = {}
+    if name:
+        overlay_path = usecase_settings_path(path.parent, str(name))
+        overlay = _read_mapping(overlay_path)
+        refused = sorted(set(overlay) & _SHARED_ONLY)
+        if refused:
+            raise BuildError(
+                f"{overlay_path}: {refused} belong to settings.yaml (shared by every use case)"
+            )
+        overlay_environments = overlay.pop("environments", None) or {}
+    if env not in environments and env not in overlay_environments and env != DEFAULT_ENV:
         known = ", ".join(sorted(environments)) or "none"
         raise BuildError(f"{path}: environment {env!r} is not defined (known: {known})")
-    merged = deep_merge(data, environments.get(env) or {})
+    merged = deep_merge(data, overlay)
+    merged = deep_merge(merged, environments.get(env) or {})
+    merged = deep_merge(merged, overlay_environments.get(env) or {})
     merged["env"] = env
+    merged["usecase"] = str(name) if name else None
     return merged
 
 

@@ -17,6 +17,7 @@ from mlops.core.deploy_settings import DeploySettings, load_deploy_settings
 from mlops.core.errors import BuildError
 from mlops.core.git_info import commit_sha
 from mlops.core.pipeline_package import PACKAGE, images_of, read_package
+from mlops.core.settings import usecases
 from mlops.deploy import upload
 from mlops.deploy.deploy_record import DeployRecord
 
@@ -65,7 +66,7 @@ def deploy_pipeline(
     package = root / "dist" / pipeline / PACKAGE
     ir_text = _check_package(package, state, commit, settings)
     record = DeployRecord(root, settings.env, pipeline, commit, settings.target)
-    params = pipeline_parameters.for_pipeline(root, pipeline, package, settings.env)
+    runs = _runs_per_usecase(root, pipeline, package, settings.env)
     try:
         snapshot = json.dumps(
             {"commit": commit, "env": settings.env, "settings": settings.resolved},
@@ -78,9 +79,10 @@ def deploy_pipeline(
         record.stage("upload", {k: vars(v) for k, v in uploaded.items()})
         say(f"{pipeline}: {uploaded['package'].uri} ({uploaded['package'].action})")
         if settings.target == "kfp":
-            _deploy_kfp(settings, record, pipeline, package, commit, params)
+            _deploy_kfp(settings, record, pipeline, package, commit, runs)
         elif settings.target == "vertex":
-            _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root)
+            for usecase, params in runs:
+                _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root, usecase)
         record.finish()
     except BuildError as e:
         record.finish(str(e))
@@ -90,7 +92,25 @@ def deploy_pipeline(
     return record
 
 
-def _deploy_kfp(settings, record, pipeline, package, commit, params) -> None:
+def _runs_per_usecase(
+    root: Path, pipeline: str, package: Path, env: str
+) -> list[tuple[str | None, dict]]:
+    """[(use case, run parameters)]: one pipeline, compiled once, runs for every use case
+    with that use case's settings; a pipeline that takes no use case settings runs once."""
+    cases = usecases(root) if pipeline_parameters.takes_settings(package) else []
+    if not cases:
+        return [(None, pipeline_parameters.for_pipeline(root, pipeline, package, env))]
+    return [
+        (case, pipeline_parameters.for_pipeline(root, pipeline, package, env, usecase=case))
+        for case in cases
+    ]
+
+
+def _named(pipeline: str, usecase: str | None) -> str:
+    return f"{pipeline}-{usecase}" if usecase else pipeline
+
+
+def _deploy_kfp(settings, record, pipeline, package, commit, runs) -> None:
     from mlops.deploy.kfp_deploy import KfpDeployer
 
     kfp = KfpDeployer(settings)
@@ -101,22 +121,23 @@ def _deploy_kfp(settings, record, pipeline, package, commit, params) -> None:
     version_id, action = kfp.version(pipeline_id, package, commit)
     record.stage("version", {"name": commit, "id": version_id, "action": action})
     say(f"{pipeline}: KFP pipeline {pipeline_id}, version {commit} ({action})")
-    if settings.run:
-        job = f"{pipeline}-{commit[:12]}"
-        say(f"{pipeline}: run {job!r}, waiting up to {settings.run_timeout_s:.0f} s")
-        record.stage("run", {"name": job, "state": "started"})
-        result = kfp.run(experiment_id, pipeline_id, version_id, job, params)
-        record.stage("run", {"name": job, **result})
-        say(f"{pipeline}: run {job!r} {result['state']} ({result['action']})")
-    if settings.cron:
-        result = kfp.schedule(
-            experiment_id, pipeline_id, version_id, f"{pipeline}-schedule", params
-        )
-        record.stage("schedule", result)
-        say(f"{pipeline}: recurring run {result['cron']!r} ({result['action']})")
+    for usecase, params in runs:
+        stage = f" {usecase}" if usecase else ""
+        if settings.run:
+            job = f"{_named(pipeline, usecase)}-{commit[:12]}"
+            say(f"{pipeline}: run {job!r}, waiting up to {settings.run_timeout_s:.0f} s")
+            record.stage("run" + stage, {"name": job, "state": "started"})
+            result = kfp.run(experiment_id, pipeline_id, version_id, job, params)
+            record.stage("run" + stage, {"name": job, **result})
+            say(f"{pipeline}: run {job!r} {result['state']} ({result['action']})")
+        if settings.cron:
+            name = f"{_named(pipeline, usecase)}-schedule"
+            result = kfp.schedule(experiment_id, pipeline_id, version_id, name, params)
+            record.stage("schedule" + stage, result)
+            say(f"{pipeline}: recurring run {name!r} {result['cron']!r} ({result['action']})")
 
 
-def _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root) -> None:
+def _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root, usecase) -> None:
     from mlops.deploy import vertex_deploy
 
     ir_path = root / "dist" / pipeline / "pipeline.yaml"
@@ -134,7 +155,7 @@ def _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root) ->
         project=settings.vertex_project,
         location=settings.vertex_location,
         pipeline_root=settings.vertex_pipeline_root,
-        display_name=_vertex_name(pipeline),
+        display_name=_vertex_name(_named(pipeline, usecase)),
         commit=commit,
         parameters=params,
         run=settings.run,
@@ -144,7 +165,7 @@ def _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root) ->
         credentials=credentials,
         poll_s=settings.poll_s,
     )
-    record.stage("vertex", result)
+    record.stage("vertex" + (f" {usecase}" if usecase else ""), result)
     say(f"{pipeline}: Vertex AI job {result.get('job')} schedule {result.get('schedule')}")
 
 

@@ -337,11 +337,17 @@ class LineageStore:
 
     # --- reading ----------------------------------------------------------------------------
 
-    def runs(self, limit: int | None = None, pipeline: str | None = None) -> list[dict[str, Any]]:
-        """Runs, newest first."""
-        sql, args = "SELECT * FROM runs", []
+    def runs(
+        self, limit: int | None = None, pipeline: str | None = None, model: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first; of one pipeline, or of one use case's model (its model_name
+        parameter), when given."""
+        where, args = [], []
         if pipeline:
-            sql, args = sql + " WHERE pipeline = ?", [pipeline]
+            where, args = [*where, "pipeline = ?"], [*args, pipeline]
+        if model:
+            where, args = [*where, "json_extract(parameters, '$.model_name') = ?"], [*args, model]
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY started_at DESC, rowid DESC"
         if limit:
             sql, args = sql + " LIMIT ?", [*args, limit]
@@ -793,14 +799,14 @@ def ask(db: Path, question: str, params: dict[str, Any]):
     answer and the function that renders it as text. `params` holds the question's
     arguments by name (runs: limit, pipeline; run: run_id; image; artifact: uri;
     training-data: uri, step; serving-data: registry_root, model_name, slot; decisions:
-    kind, limit)."""
+    kind, limit; runs may name a `model`: one use case's)."""
     db = Path(db)
     if not db.is_file():
         raise LineageError(f"{db}: no lineage store yet; `make run` records every local run")
     p = params
     with LineageStore(db) as store:
         if question == "runs":
-            return store.runs(p["limit"], p.get("pipeline")), render_runs
+            return store.runs(p["limit"], p.get("pipeline"), p.get("model")), render_runs
         if question == "run":
             return store.run(p["run_id"]), render_run
         if question == "image":

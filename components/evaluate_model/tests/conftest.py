@@ -21,8 +21,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 REPO = Path(__file__).resolve().parents[3]
-RAW_SCHEMA = REPO / "data" / "schema" / "schema.pbtxt"
-TAXI_MODULE = REPO / "pipelines" / "modules" / "taxi_transform.py"
+RAW_SCHEMA = REPO / "pipelines" / "usecases" / "taxi" / "schema.pbtxt"
+TAXI_MODULE = REPO / "pipelines" / "usecases" / "taxi" / "transform.py"
 # One in-process worker: the machine is shared; the data is small.
 TEST_BEAM_ARGS = "--runner=DirectRunner --direct_num_workers=1"
 EVAL_CONFIG = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from train_model import main as component
 
-from pipelines.modules import taxi_transform as taxi
+from pipelines.usecases.taxi import transform as taxi
 
 
 def _argv(data, out: Path, **overrides) -> list[str]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from mlops_runtime import examples
 
-from pipelines.modules import taxi_transform as taxi
+from pipelines.usecases.taxi import transform as taxi
 
 CONTRACT_SIGNATURES = {"serving_default", "serving_raw", "transform_features"}
 

@@ -28,8 +28,8 @@ for _src in (REPO / "components" / "transform_data" / "src", Path(__file__).pare
     if str(_src) not in sys.path:
         sys.path.insert(0, str(_src))
 
-SCHEMA = REPO / "data" / "schema" / "schema.pbtxt"
-TAXI_MODULE = REPO / "pipelines" / "modules" / "taxi_transform.py"
+SCHEMA = REPO / "pipelines" / "usecases" / "taxi" / "schema.pbtxt"
+TAXI_MODULE = REPO / "pipelines" / "usecases" / "taxi" / "transform.py"
 # One worker: the machine is shared; the data is tiny.
 TEST_BEAM_ARGS = "--runner=DirectRunner --direct_num_workers=1"
 

@@ -16,7 +16,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 REPO = Path(__file__).resolve().parents[3]
-TAXI_MODULE = REPO / "pipelines" / "modules" / "taxi_transform.py"
+TAXI_MODULE = REPO / "pipelines" / "usecases" / "taxi" / "transform.py"
 RAW_SCHEMA = Path(__file__).parent / "fixtures" / "raw_schema.pbtxt"
 # One worker: the machine is shared; the data is tiny.
 TEST_BEAM_ARGS = "--runner=DirectRunner --direct_num_workers=1"

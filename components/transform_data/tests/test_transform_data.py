@@ -14,7 +14,7 @@ from mlops_runtime import examples
 from transform_data import main as component
 from transform_data.inputs import InputError, load_user_module, parse_schema
 
-from pipelines.modules import taxi_transform as taxi
+from pipelines.usecases.taxi import transform as taxi
 
 TRAIN_ROWS, EVAL_ROWS = 200, 100
 EVAL_FARE_FACTOR = 50.0  # eval's fares are far from train's: leaked statistics would show
@@ -211,7 +211,7 @@ def parse_feature_spec(schema_text: str):
 
 def test_the_test_schema_mirrors_what_tfdv_infers(raw_schema_text, helpers):
     """Features absent in some rows of the full CSV are VarLen (sparse), the others dense; and
-    the same holds for the project's schema once data/schema/schema.pbtxt exists."""
+    the same holds for the project's schema once pipelines/usecases/taxi/schema.pbtxt exists."""
     import tensorflow as tf
 
     spec = parse_feature_spec(raw_schema_text)
@@ -221,7 +221,7 @@ def test_the_test_schema_mirrors_what_tfdv_infers(raw_schema_text, helpers):
         "trip_start_month", "trip_start_hour", "trip_start_day", "trip_start_timestamp",
     }  # fmt: skip
     assert spec["trip_seconds"].dtype == tf.int64 and spec["company"].dtype == tf.string
-    project = helpers.REPO / "data" / "schema" / "schema.pbtxt"
+    project = helpers.REPO / "pipelines" / "usecases" / "taxi" / "schema.pbtxt"
     if project.is_file():
         kinds = {k: (type(v).__name__, v.dtype) for k, v in spec.items()}
         theirs = parse_feature_spec(project.read_text())
@@ -275,7 +275,7 @@ def test_a_module_path_that_does_not_exist_is_refused(raw_examples, raw_schema_t
 
 def test_a_module_is_source_or_a_py_path(helpers, tmp_path):
     by_path = load_user_module(str(helpers.TAXI_MODULE))
-    assert by_path.name == "taxi_transform"
+    assert by_path.name == "transform"
     assert by_path.preprocessing_fn.__name__ == "preprocessing_fn"
     source = helpers.TAXI_MODULE.read_text() + "\n# test_a_module_is_source_or_a_py_path\n"
     by_source = load_user_module(source, workdir=tmp_path / "w")
@@ -357,7 +357,10 @@ def test_a_missing_split_is_refused(tmp_path, helpers, raw_schema_text):
     [
         ("feature { name: 'fare' type: FLOATY }", "does not parse as a tensorflow_metadata"),
         ("not a schema at all", "does not parse"),
-        ("data/schema/schema.pbtxt", "looks like a path: pass the schema file's content"),
+        (
+            "pipelines/usecases/taxi/schema.pbtxt",
+            "looks like a path: pass the schema file's content",
+        ),
         ("", "schema: empty"),
         ("# only a comment\n", "declares no features"),
     ],
@@ -395,7 +398,7 @@ def test_the_taxi_module_imports_without_tensorflow(helpers):
     import sys
 
     code = (
-        "import sys; from pipelines.modules import taxi_transform as t; "
+        "import sys; from pipelines.usecases.taxi import transform as t; "
         "assert 'tensorflow' not in sys.modules; print(t.LABEL_KEY, len(t.FEATURE_KEYS))"
     )
     out = subprocess.run(

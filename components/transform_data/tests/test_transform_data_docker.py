@@ -11,7 +11,7 @@ from typing import NamedTuple
 import pytest
 from mlops_runtime import examples
 
-from pipelines.modules import taxi_transform as taxi
+from pipelines.usecases.taxi import transform as taxi
 
 COMPONENT = Path(__file__).resolve().parents[1]
 

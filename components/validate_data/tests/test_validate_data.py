@@ -1,6 +1,6 @@
 """Tests of the validate_data component: small Examples fixtures written from the Chicago taxi
 sample with the Examples layout of mlops_runtime.examples, validated against the repo's
-schema (data/schema/schema.pbtxt); one test runs the real image through kfp.local."""
+schema (pipelines/usecases/taxi/schema.pbtxt); one test runs the real image through kfp.local."""
 
 import csv
 import functools
@@ -13,7 +13,7 @@ from validate_data import main as component
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "chicago_taxi" / "data.csv"
-SCHEMA = REPO / "data" / "schema" / "schema.pbtxt"
+SCHEMA = REPO / "pipelines" / "usecases" / "taxi" / "schema.pbtxt"
 BEAM_ARGS = json.dumps(["--runner=DirectRunner", "--direct_num_workers=1"])
 # Rows per split. Schema checks use a few hundred rows; drift and skew compare train splits
 # of 1,000 rows, where the sampling noise of the distances (about 1/sqrt(n) for L-infinity)
@@ -215,7 +215,7 @@ def _rewrite_record(split_dir: Path, index: int, name: str, value: bytes) -> Non
     [
         ("feature { name: 'fare' type: FLOAT", "does not parse"),
         ("feature { name: 'fare' type: FLOATY }", "does not parse"),
-        ("data/schema/schema.pbtxt", "not a path"),
+        ("pipelines/usecases/taxi/schema.pbtxt", "not a path"),
         ("   ", "empty"),
     ],
 )

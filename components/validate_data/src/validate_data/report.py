@@ -135,7 +135,7 @@ def render(result: Result, title: str = "Data validation") -> str:
             "The data may go on to the transformation."
             if decision == CONTINUE
             else "The pipeline stops before the transformation: fix the data or, when the "
-            "change is expected, the schema (data/schema/schema.pbtxt)."
+            "change is expected, the use case's schema (pipelines/usecases/NAME/schema.pbtxt)."
         )
         + "</p>",
         f"<p class='note'>Thresholds: drift JSD {t.drift_numeric_jsd}, drift L-infinity "
