@@ -60,3 +60,28 @@ def test_missing_base_dockerfile_is_named(root, monkeypatch):
     (root / "Dockerfile.base").unlink()
     with pytest.raises(BuildError, match="build.base.dockerfile .*Dockerfile.base does not exist"):
         load_build_settings(root)
+
+
+def test_a_use_case_overlay_is_merged_and_checked(tmp_path, monkeypatch):
+    from mlops.core.settings import load_raw
+
+    (tmp_path / "settings.yaml").write_text(
+        "usecase: a\ndata: {splits: {train: 2, eval: 1}}\n"
+        "environments: {dev: {data: {source: gs://shared}}}\n"
+    )
+    folder = tmp_path / "pipelines" / "usecases"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "settings.yaml").write_text(
+        "data: {source: a.csv}\nenvironments: {dev: {data: {label: y}}}\n"
+    )
+    (folder / "b").mkdir()
+    (folder / "b" / "settings.yaml").write_text("build: {registry: elsewhere}\n")
+    local = load_raw(tmp_path / "settings.yaml", "local")
+    assert local["data"] == {"splits": {"train": 2, "eval": 1}, "source": "a.csv"}
+    dev = load_raw(tmp_path / "settings.yaml", "dev")
+    assert dev["data"]["source"] == "gs://shared" and dev["data"]["label"] == "y"
+    monkeypatch.setenv("USECASE", "nope")
+    with pytest.raises(BuildError, match=r"use case 'nope': no .* \(use cases: a, b\)"):
+        load_raw(tmp_path / "settings.yaml")
+    with pytest.raises(BuildError, match=r"b/settings.yaml: \['build'\] belong to settings.yaml"):
+        load_raw(tmp_path / "settings.yaml", usecase="b")
