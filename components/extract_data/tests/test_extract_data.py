@@ -10,25 +10,8 @@ from pathlib import Path
 import pytest
 from extract_data import main as component
 from extract_data.extract import ExtractError, parse_columns, parse_splits, run
-from extract_data_testing import BEAM_ARGS, taxi_rows, write_csv
+from extract_data_testing import BEAM_ARGS, read_examples, taxi_rows, write_csv
 from mlops_runtime import examples
-
-
-def read_examples(uri: Path | str, split: str) -> list[dict]:
-    """Each example of a split as {feature: (kind, values)}."""
-    import tensorflow as tf
-
-    files = [str(f) for f in examples.files(uri, split)]
-    assert files, f"no files in {examples.split_dir(uri, split)}"
-    out = []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        example = tf.train.Example.FromString(record.numpy())
-        features = {}
-        for name, feature in example.features.feature.items():
-            kind = feature.WhichOneof("kind")
-            features[name] = (kind, list(getattr(feature, kind).value))
-        out.append(features)
-    return out
 
 
 def row_ids(uri: Path | str, split: str) -> list[int]:

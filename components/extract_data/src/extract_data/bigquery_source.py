@@ -1,7 +1,9 @@
 """BigQuery as a source, through google-cloud-bigquery: a table (bq://project.dataset.table)
 or a query (run in bq://project[.dataset], its result read from the job's destination
 table). The rows are read in parallel ranges (tabledata.list with a start index), each range
-streamed page by page on a worker. Column kinds come from the table's schema.
+streamed page by page on a worker. Column kinds come from the table's schema. NULL is an
+absent feature, and so is a STRING value that is a null marker (after stripping whitespace),
+as a CSV cell would be.
 
 BIGQUERY_EMULATOR_HOST (an endpoint such as http://127.0.0.1:9050) points the client at an
 emulator or a test double, with anonymous credentials; otherwise Application Default
@@ -21,6 +23,7 @@ from extract_data.extract import (
     FLOAT,
     INT,
     KEY_SEPARATOR,
+    LABEL_COUNTS_TAG,
     STRING,
     ExpectedColumns,
     ExtractError,
@@ -99,25 +102,30 @@ class BigQueryPlan:
     fields: list[dict]  # the schema, as the REST API gives it
     num_rows: int
     rows_per_read: int
+    markers: tuple[str, ...]  # STRING values meaning "missing", stripped
 
     @property
     def columns(self) -> list[str]:
         return [f["name"] for f in self.fields]
 
-    def expand(self, pipeline, keys: list[int] | None, splitter: Splitter):
+    def expand(self, pipeline, keys: list[int] | None, splitter: Splitter, label: int | None):
+        """{split name: PCollection of tf.Examples}, and with a label (its column's position)
+        LABEL_COUNTS_TAG: ((split, value), rows)."""
         import apache_beam as beam
 
         starts = list(range(0, self.num_rows, self.rows_per_read))
         kinds = [_KINDS[f["type"].upper()] for f in self.fields]
+        tags = [*splitter.names] + ([LABEL_COUNTS_TAG] if label is not None else [])
+        encoding = Encoding(self.columns, kinds, keys, splitter, self.markers, label)
         return (
             pipeline
             | "Ranges" >> beam.Create(starts)
             | "Spread" >> beam.Reshuffle()
             | "ReadRange"
             >> beam.FlatMap(read_range, self.config, self.table, self.fields, self.rows_per_read)
-            | "ToExample" >> beam.Map(to_example, self.columns, kinds, keys, splitter)
+            | "ToExample" >> beam.Map(encoding.to_example)
             | "BySplit"
-            >> beam.FlatMap(route_by_split, splitter.names).with_outputs(*splitter.names)
+            >> beam.FlatMap(route_by_split, splitter.names, label is not None).with_outputs(*tags)
         )
 
 
@@ -125,6 +133,7 @@ def plan(
     source: str,
     query: str | None,
     expected: ExpectedColumns | None,
+    markers: tuple[str, ...] = ("",),
     rows_per_read: int | None = None,
 ) -> BigQueryPlan:
     from google.api_core import exceptions
@@ -166,7 +175,13 @@ def plan(
     if not resource.num_rows:
         raise ExtractError(f"{where}: no rows")
     return BigQueryPlan(
-        where, config, table_id, fields, int(resource.num_rows), rows_per_read or ROWS_PER_READ
+        where,
+        config,
+        table_id,
+        fields,
+        int(resource.num_rows),
+        rows_per_read or ROWS_PER_READ,
+        markers,
     )
 
 
@@ -242,21 +257,49 @@ def _key_text(value: Any) -> str:
     return str(value)
 
 
-def to_example(
-    values: list[Any],
-    columns: list[str],
-    kinds: list[str],
-    keys: list[int] | None,
-    splitter: Splitter,
-) -> tuple[int, bytes]:
-    encoded = []
-    for value, kind in zip(values, kinds, strict=True):
-        if value is None:
-            encoded.append(None)
-        elif isinstance(value, list):  # a REPEATED column: a feature of several values
-            encoded.append([_feature_value(v, kind) for v in value if v is not None])
-        else:
-            encoded.append(_feature_value(value, kind))
-    key_values = values if keys is None else [values[i] for i in keys]
-    key = KEY_SEPARATOR.join(_key_text(v) for v in key_values)
-    return splitter.index(key), serialize_example(columns, kinds, encoded)
+@dataclass
+class Encoding:
+    """A row's values -> (split index, serialized tf.Example, label value): NULL and a STRING
+    null marker are absent features; the label value is None where the label is absent (or
+    no label is given), a tuple for a REPEATED column."""
+
+    columns: list[str]
+    kinds: list[str]
+    keys: list[int] | None
+    splitter: Splitter
+    markers: tuple[str, ...] = ("",)
+    label: int | None = None
+
+    def _missing(self, value: Any) -> bool:
+        return value is None or (isinstance(value, str) and value.strip() in self.markers)
+
+    def to_example(self, values: list[Any]) -> tuple[int, bytes, Any]:
+        encoded = []
+        for value, kind in zip(values, self.kinds, strict=True):
+            if self._missing(value):
+                encoded.append(None)
+            elif isinstance(value, list):  # a REPEATED column: a feature of several values
+                encoded.append([_feature_value(v, kind) for v in value if not self._missing(v)])
+            else:
+                encoded.append(_feature_value(value, kind))
+        key_values = values if self.keys is None else [values[i] for i in self.keys]
+        key = KEY_SEPARATOR.join(_key_text(v) for v in key_values)
+        label = None if self.label is None else _label_value(encoded[self.label])
+        return (
+            self.splitter.index(key),
+            serialize_example(self.columns, self.kinds, encoded),
+            label,
+        )
+
+
+def _label_value(value: Any) -> Any:
+    """The label as the Example holds it (a float as float32), None if absent."""
+    import numpy as np
+
+    if value is None or value == []:
+        return None
+    if isinstance(value, list):
+        return tuple(_label_value(v) for v in value)
+    if isinstance(value, float):
+        return float(np.float32(value))
+    return value

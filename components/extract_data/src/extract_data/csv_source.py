@@ -3,8 +3,10 @@
 each column's kind is inferred over all rows as TFX's CsvExampleGen does (tfx_bsl's
 ColumnTypeInferrer, a Beam combine, given to the encoding as a side input) in the same
 pipeline that encodes the rows, which reads the files a second time, so that no stage holds
-the data in memory. Lines are handled in batches, encoded by tfx_bsl with Arrow. Imported
-by extract.run only, where Beam and tfx_bsl are imported anyway."""
+the data in memory. A cell that is empty or a null marker (after stripping whitespace) is an
+absent feature, and the inference passes it by. Lines are handled in batches, encoded by
+tfx_bsl with Arrow. Imported by extract.extract only, where Beam and tfx_bsl are imported
+anyway."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from extract_data.extract import (
     INT64_MAX,
     INT64_MIN,
     KEY_SEPARATOR,
+    LABEL_COUNTS_TAG,
+    LABEL_MISSING_NAMESPACE,
     METRICS_NAMESPACE,
     STRING,
     ExpectedColumns,
@@ -92,9 +96,11 @@ class CsvPlan:
     files: list[str]
     columns: list[str]
     declared: dict[str, str]  # kinds given in the `columns` input
+    markers: tuple[str, ...]  # cell values meaning "missing", stripped
 
-    def expand(self, pipeline, keys: list[int] | None, splitter: Splitter):
-        """Adds the reading to the pipeline: {split name: PCollection of tf.Examples}.
+    def expand(self, pipeline, keys: list[int] | None, splitter: Splitter, label: int | None):
+        """Adds the reading to the pipeline: {split name: PCollection of tf.Examples}, and
+        with a label (its column's position) LABEL_COUNTS_TAG: ((split, value), rows).
 
         One pipeline, as tfx_bsl's CSVToRecordBatch: the column kinds are inferred over all
         rows (a combine) and given to the encoding as a side input. The files are read by
@@ -116,15 +122,17 @@ class CsvPlan:
         inferred = (
             batches("Infer")
             | "Parse" >> beam.Map(parse_batch, self.columns)
-            | "InferTypes" >> beam.CombineGlobally(BatchColumnTypeInferrer(self.columns))
+            | "InferTypes"
+            >> beam.CombineGlobally(BatchColumnTypeInferrer(self.columns, self.markers))
         )
-        encoder = Encoder(self.columns, self.declared, keys, splitter)
+        encoder = Encoder(self.columns, self.declared, keys, splitter, self.markers, label)
+        tags = [*splitter.names] + ([LABEL_COUNTS_TAG] if label is not None else [])
         return batches("Read") | "ToExamples" >> beam.FlatMap(
             encoder.encode, beam.pvalue.AsSingleton(inferred)
-        ).with_outputs(*splitter.names)
+        ).with_outputs(*tags)
 
 
-def plan(source: str, expected: ExpectedColumns | None) -> CsvPlan:
+def plan(source: str, expected: ExpectedColumns | None, markers: tuple[str, ...]) -> CsvPlan:
     files = list_files(source)
     reference, reference_file = (expected.names, None) if expected else (None, None)
     any_rows = False
@@ -143,7 +151,7 @@ def plan(source: str, expected: ExpectedColumns | None) -> CsvPlan:
     if not any_rows:
         shown = files[0] if len(files) == 1 else f"{source} ({len(files)} files)"
         raise ExtractError(f"{shown}: no data rows, only a header")
-    return CsvPlan(source, files, reference, dict(expected.kinds) if expected else {})
+    return CsvPlan(source, files, reference, dict(expected.kinds) if expected else {}, markers)
 
 
 # --- on the workers ---------------------------------------------------------------------
@@ -203,23 +211,30 @@ def _fits_int64(values) -> bool:
     return True
 
 
-def _present(cells: list[str]):
-    """The cells as an Arrow array, and a mask of the non-empty ones."""
+def _present(cells: list[str], markers: tuple[str, ...]):
+    """The cells as an Arrow array, and a mask of those that are no null marker (after
+    stripping surrounding whitespace; the markers include the empty cell)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     array = pa.array(cells, type=pa.large_string())
-    return array, pc.not_equal(pc.binary_length(array), 0)
+    stripped = pc.utf8_trim_whitespace(array)
+    if markers == ("",):
+        return array, pc.not_equal(pc.binary_length(stripped), 0)
+    missing = pc.is_in(stripped, value_set=pa.array(markers, type=pa.large_string()))
+    return array, pc.invert(missing)
 
 
 class BatchColumnTypeInferrer(csv_decoder.ColumnTypeInferrer):
     """tfx_bsl's ColumnTypeInferrer (INT < FLOAT < STRING, a value out of the int64 range a
     STRING) over batches of rows: a column's cells are checked at once with Arrow where they
-    surely parse as Python would; the others, value by value, by the ColumnTypeInferrer."""
+    surely parse as Python would; the others, value by value, by the ColumnTypeInferrer.
+    Cells that are null markers are passed by, as tfx_bsl passes empty cells by."""
 
-    def __init__(self, columns: list[str]):
+    def __init__(self, columns: list[str], markers: tuple[str, ...] = ("",)):
         super().__init__(columns, skip_blank_lines=True)
         self._columns = columns
+        self._markers = markers
 
     def add_input(self, accumulator: dict, rows: Rows) -> dict:  # type: ignore[override]
         import pyarrow.compute as pc
@@ -228,7 +243,7 @@ class BatchColumnTypeInferrer(csv_decoder.ColumnTypeInferrer):
         for i, name in enumerate(self._columns):
             if accumulator.get(name) == ctype.STRING:
                 continue
-            array, present = _present(rows.column(i))
+            array, present = _present(rows.column(i), self._markers)
             values = array.filter(present)
             found = None
             if len(values) == 0:
@@ -301,14 +316,18 @@ def _feature_values(values, kind: str | None, column: str, paths: list[str]):
 class Encoder:
     """Batches of lines -> tf.Examples, each tagged with its split (Beam's TaggedOutput):
     the cells become Arrow columns of the feature kinds, encoded by tfx_bsl's
-    RecordBatchToExamples, rows with the same empty cells together, so that an empty cell is
-    an absent feature (tfx_bsl would give it an empty one). Counts the rows of each split
-    (Beam counters in METRICS_NAMESPACE, named by the split)."""
+    RecordBatchToExamples, rows with the same absent cells together, so that an empty or
+    null-marker cell is an absent feature (tfx_bsl would give it an empty one). Counts the
+    rows of each split (Beam counters in METRICS_NAMESPACE, named by the split). With a
+    label, rows without one are dropped and counted (LABEL_MISSING_NAMESPACE), and the label
+    values' rows of each split are tagged LABEL_COUNTS_TAG."""
 
     columns: list[str]
     declared: dict[str, str]
     keys: list[int] | None
     splitter: Splitter
+    markers: tuple[str, ...] = ("",)
+    label: int | None = None  # the label column's position
 
     def encode(self, batch: list[tuple[str, str]], column_infos) -> Iterator:
         import numpy as np
@@ -320,9 +339,9 @@ class Encoder:
         if not rows.rows:
             return
         kinds = [self.declared.get(i.name) or _inferred_kind(i.type) for i in column_infos]
-        lists, masks = [], []
+        lists, masks, label_values = [], [], None
         for i, (column, kind) in enumerate(zip(self.columns, kinds, strict=True)):
-            array, present = _present(rows.column(i))
+            array, present = _present(rows.column(i), self.markers)
             mask = present.to_numpy(zero_copy_only=False)
             paths = [p for p, keep in zip(rows.paths, mask, strict=True) if keep]
             values = _feature_values(array.filter(present), kind, column, paths)
@@ -332,6 +351,8 @@ class Encoder:
                 pa.LargeListArray.from_arrays(pa.array(offsets), values, mask=pa.array(~mask))
             )
             masks.append(mask)
+            if i == self.label:
+                label_values = values
         table = pa.RecordBatch.from_arrays(lists, self.columns)
 
         if self.keys is None:
@@ -340,13 +361,26 @@ class Encoder:
             keys = [KEY_SEPARATOR.join([row[i] for i in self.keys]) for row in rows.rows]
         split_of = self.splitter.indices(keys)
         names = self.splitter.names
+        present = np.stack(masks, axis=1)
+        if self.label is not None:
+            # A row's split is that of its key, labelled or not: the same rows, the same split.
+            labelled = masks[self.label]
+            dropped = np.bincount(split_of[~labelled], minlength=len(names))
+            for name, n in zip(names, dropped, strict=True):
+                if n:
+                    metrics.Metrics.counter(LABEL_MISSING_NAMESPACE, name).inc(int(n))
+            yield from label_counts(label_values, split_of[labelled], names)
+            if not labelled.all():
+                kept = np.flatnonzero(labelled)
+                table, present, split_of = table.take(pa.array(kept)), present[kept], split_of[kept]
+            if len(split_of) == 0:
+                return
         counts = np.bincount(split_of, minlength=len(names))
         for name, n in zip(names, counts, strict=True):
             if n:
                 metrics.Metrics.counter(METRICS_NAMESPACE, name).inc(int(n))
 
         # Rows with the same cells present: one encoding of just those columns.
-        present = np.stack(masks, axis=1)
         patterns, group_of = np.unique(np.packbits(present, axis=1), axis=0, return_inverse=True)
         group_of = group_of.reshape(-1)
         for group in range(len(patterns)):
@@ -363,3 +397,20 @@ class Encoder:
                 )
             for row, example in zip(rows_in, encoded, strict=True):
                 yield pvalue.TaggedOutput(names[split_of[row]], example)
+
+
+def label_counts(values, split_of, names: list[str]) -> Iterator:
+    """The label values of a batch's labelled rows (one each) with their splits ->
+    ((split, value), rows) for each value of each split, tagged LABEL_COUNTS_TAG."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from apache_beam import pvalue
+
+    for index in np.unique(split_of):
+        found = pc.value_counts(values.filter(pa.array(split_of == index)))
+        values_and_rows = zip(
+            found.field("values").to_pylist(), found.field("counts").to_pylist(), strict=True
+        )
+        for value, n in values_and_rows:
+            yield pvalue.TaggedOutput(LABEL_COUNTS_TAG, ((names[index], value), n))

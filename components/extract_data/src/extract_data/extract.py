@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_SPLITS = '{"train": 2, "eval": 1}'
+DEFAULT_NULL_MARKERS = '[""]'
 
 # Feature kinds: int -> int64_list, float -> float_list, string -> bytes_list.
 INT, FLOAT, STRING = "int", "float", "string"
@@ -31,6 +32,11 @@ KIND_NAMES = {
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 KEY_SEPARATOR = "\x1f"  # joins the values of a split key (the ASCII unit separator)
 METRICS_NAMESPACE = "extract_data"  # Beam counters of the rows of each split, by split name
+# Beam counters by split name: rows dropped for an absent label; distinct label values.
+LABEL_MISSING_NAMESPACE = "extract_data.label_missing"
+LABEL_VALUES_NAMESPACE = "extract_data.label_values"
+# The sources' tagged output of ((split, label value), rows); a space keeps it from any split.
+LABEL_COUNTS_TAG = "label counts"
 
 
 class ExtractError(Exception):
@@ -55,6 +61,22 @@ def parse_splits(value: str | None) -> list[tuple[str, int]]:
         if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
             raise ExtractError(f"splits: split {name!r} has {buckets!r} buckets; give an int >= 1")
     return list(splits.items())
+
+
+def parse_null_markers(value: str | None) -> tuple[str, ...]:
+    """'["", "NA", "?"]' -> ("", "NA", "?"): cell values meaning "missing", compared after
+    stripping surrounding whitespace. The empty cell is always one: a feature cannot hold an
+    empty number, and TFX's CsvExampleGen reads it as missing too."""
+    text = value if value is not None and value.strip() else DEFAULT_NULL_MARKERS
+    try:
+        markers = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ExtractError(f"null_markers {text!r}: not JSON ({e.msg})") from e
+    if not isinstance(markers, list) or not all(isinstance(m, str) for m in markers):
+        raise ExtractError(
+            f'null_markers {text!r}: give a JSON list of strings, e.g. ["", "NA", "?"]'
+        )
+    return tuple(dict.fromkeys(["", *(m.strip() for m in markers)]))
 
 
 def parse_names(value: str | None, what: str) -> list[str] | None:
@@ -214,12 +236,21 @@ def _clear_previous_output(uri: str, split_names: list[str]) -> None:
         FileSystems.delete(stale)
 
 
-def route_by_split(element: tuple[int, bytes], names: list[str]):
-    """(split index, tf.Example) -> the Example, tagged with its split and counted."""
+def route_by_split(element: tuple[int, bytes, Any], names: list[str], labelled: bool = False):
+    """(split index, tf.Example, label value) -> the Example, tagged with its split and
+    counted. With a label, a row without one is only counted, and the others' label values
+    go to LABEL_COUNTS_TAG as ((split, value), 1)."""
     from apache_beam import metrics, pvalue
 
-    metrics.Metrics.counter(METRICS_NAMESPACE, names[element[0]]).inc()
-    yield pvalue.TaggedOutput(names[element[0]], element[1])
+    index, example, label = element
+    split = names[index]
+    if labelled and label is None:
+        metrics.Metrics.counter(LABEL_MISSING_NAMESPACE, split).inc()
+        return
+    metrics.Metrics.counter(METRICS_NAMESPACE, split).inc()
+    yield pvalue.TaggedOutput(split, example)
+    if labelled:
+        yield pvalue.TaggedOutput(LABEL_COUNTS_TAG, ((split, label), 1))
 
 
 def write_splits(outputs, uri: str, split_names: list[str]) -> None:
@@ -235,15 +266,15 @@ def write_splits(outputs, uri: str, split_names: list[str]) -> None:
         )
 
 
-def row_counts(result, split_names: list[str]) -> dict[str, int]:
-    """The rows of each split, from the Beam counters of the finished pipeline."""
+def counter_values(result, namespace: str, split_names: list[str]) -> dict[str, int]:
+    """The Beam counters of a namespace, by split name, from the finished pipeline."""
     from apache_beam.metrics.metric import MetricsFilter
 
     counts = dict.fromkeys(split_names, 0)
-    found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    found = result.metrics().query(MetricsFilter().with_namespace(namespace))
     for counter in found["counters"]:
         name = counter.key.metric.name
-        if name in counts:
+        if counter.key.metric.namespace == namespace and name in counts:
             value = counter.committed if counter.committed is not None else counter.attempted
             counts[name] += int(value or 0)
     return counts
@@ -265,7 +296,22 @@ def bad_input_message(error: BaseException) -> str | None:
     return re.sub(r"\s*\[while running .*$", "", message).strip() if message else None
 
 
-def run(
+@dataclass(frozen=True)
+class Extraction:
+    """What a run wrote: the rows of each split and, with a label, the rows dropped for an
+    absent label and the number of distinct label values, each by split."""
+
+    rows: dict[str, int]
+    label_missing: dict[str, int] | None = None
+    label_values: dict[str, int] | None = None
+
+
+def run(source: str, examples_uri: str, **kwargs) -> dict[str, int]:
+    """extract() for the rows of each split only: {split name: rows}."""
+    return extract(source, examples_uri, **kwargs).rows
+
+
+def extract(
     source: str,
     examples_uri: str,
     *,
@@ -273,20 +319,26 @@ def run(
     splits: str | None = None,
     split_key: str | None = None,
     columns: str | None = None,
+    null_markers: str | None = None,
+    label: str | None = None,
+    check_label_classes: bool = False,
     beam_args: str | None = None,
     bigquery_rows_per_read: int | None = None,
-) -> dict[str, int]:
-    """Extracts source into examples_uri; returns {split name: rows}. Raises ExtractError."""
+) -> Extraction:
+    """Extracts source into examples_uri. Raises ExtractError."""
     import apache_beam as beam
     from mlops_runtime.beam import pipeline_options
 
-    from extract_data import bigquery_source, csv_source
+    from extract_data import bigquery_source, csv_source, labels
 
     source = (source or "").strip()
     query = (query or "").strip() or None
     split_spec = parse_splits(splits)
     key_columns = parse_names(split_key, "split_key")
     expected = parse_columns(columns)
+    markers = parse_null_markers(null_markers)
+    label = (label or "").strip() or None
+    labels.check_options(label, check_label_classes, [name for name, _ in split_spec])
     try:
         options = pipeline_options(beam_args)
     except ValueError as e:
@@ -297,10 +349,11 @@ def run(
     if not source:
         raise ExtractError("source is empty: give a path, a glob, gs://... or bq://...")
     if source.startswith("bq://") or query:
-        plan = bigquery_source.plan(source, query, expected, bigquery_rows_per_read)
+        plan = bigquery_source.plan(source, query, expected, markers, bigquery_rows_per_read)
     else:
-        plan = csv_source.plan(beam_path(source, remote), expected)
+        plan = csv_source.plan(beam_path(source, remote), expected, markers)
     keys = key_indices(key_columns, plan.columns, plan.where)
+    label_at = labels.column_index(label, plan.columns, plan.where)
     splitter = Splitter(split_spec)
 
     _clear_previous_output(uri, splitter.names)
@@ -310,8 +363,10 @@ def run(
         Path(uri).mkdir(parents=True, exist_ok=True)
     try:
         pipeline = beam.Pipeline(options=options)
-        outputs = plan.expand(pipeline, keys, splitter)
+        outputs = plan.expand(pipeline, keys, splitter, label_at)
         write_splits(outputs, uri, splitter.names)
+        if label is not None:
+            labels.summarize(outputs[LABEL_COUNTS_TAG], label, splitter.names, check_label_classes)
         result = pipeline.run()
         result.wait_until_finish()
     except Exception as e:  # the runner wraps what the workers raised
@@ -319,7 +374,13 @@ def run(
         if message is None:
             raise
         raise ExtractError(message) from e
-    counts = row_counts(result, splitter.names)
+    counts = counter_values(result, METRICS_NAMESPACE, splitter.names)
+    missing = counter_values(result, LABEL_MISSING_NAMESPACE, splitter.names)
     if sum(counts.values()) == 0:
+        if sum(missing.values()):
+            raise ExtractError(labels.no_label_message(label, plan.where, missing, markers))
         raise ExtractError(f"{plan.where}: no data rows, only a header or blank lines")
-    return counts
+    if label is None:
+        return Extraction(counts)
+    values = counter_values(result, LABEL_VALUES_NAMESPACE, splitter.names)
+    return Extraction(counts, missing, values)
