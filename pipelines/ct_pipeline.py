@@ -47,6 +47,9 @@ def ct_pipeline(
     eval_config: str,
     registry: str,
     model_name: str,
+    label: str,
+    null_markers: str = '[""]',
+    check_label_classes: bool = False,
     splits: str = '{"train": 2, "eval": 1}',
     drift_numeric_jsd: float = 0.15,
     drift_categorical_linf: float = 0.1,
@@ -59,7 +62,14 @@ def ct_pipeline(
     canary_percent: int = 10,
     beam_args: str = "",
 ):
-    extract = extract_data(source=source, splits=splits, beam_args=beam_args)
+    extract = extract_data(
+        source=source,
+        splits=splits,
+        null_markers=null_markers,
+        label=label,  # rows without one are not trained or evaluated on
+        check_label_classes=check_label_classes,
+        beam_args=beam_args,
+    )
     # The statistics of the data the serving model was trained on (or a NO_STATISTICS
     # marker on the first run): the reference for drift.
     previous = dsl.importer(

@@ -21,11 +21,15 @@ def validate_pipeline(
     schema: str,
     previous_statistics_uri: str,
     splits: str = '{"train": 2, "eval": 1}',
+    null_markers: str = '[""]',
     drift_numeric_jsd: float = 0.15,
     drift_categorical_linf: float = 0.1,
     beam_args: str = "",
 ) -> str:
-    extract = extract_data(source=source, splits=splits, beam_args=beam_args)
+    # New data may come without labels (serving data): no label column is required here.
+    extract = extract_data(
+        source=source, splits=splits, null_markers=null_markers, beam_args=beam_args
+    )
     previous = dsl.importer(artifact_uri=previous_statistics_uri, artifact_class=dsl.Artifact)
     validate = validate_data(
         examples=extract.outputs["examples"],
