@@ -101,3 +101,25 @@ def test_the_step_that_stopped_a_run_is_validation_when_it_failed():
     later = [step("train-model", "FAILURE", 9.0), step("x", "CANCELLED", 8.0)]
     assert stopping_step(later).task == "train-model"
     assert stopping_step([step("extract-data", "SUCCESS", 1.0)]) is None
+
+
+def test_the_summary_shows_the_tasks_own_metrics_and_rows_without_a_label(tmp_path):
+    rows = {"rows_train": 20.0, "rows_eval": 10.0, "label_missing_train": 2.0,
+            "label_missing_eval": 1.0}  # fmt: skip
+    slices = {"slices": [{"slice": "Overall", "candidate": {
+        "mean_squared_error": 1.25, "example_count": 10.0, "mean_absolute_error": 0.75,
+        "confusion": {"not": "a scalar"}}}]}  # fmt: skip
+    steps = [
+        _step("extract-data", [ArtifactRecord("metrics", "system.Metrics", "/m", rows)]),
+        _step("evaluate-model", [_artifact(tmp_path, "e", "evaluation",
+                                           {"slice_metrics.json": slices})]),
+    ]  # fmt: skip
+    result = _result(tmp_path, steps)
+    text = run_report.summary_text(result)
+    assert "rows per split: train 20, eval 10\n" in text
+    assert "rows without a label (not trained or evaluated on): train 2, eval 1" in text
+    assert "candidate): example_count, mean_squared_error, mean_absolute_error\n" in text
+    [overall] = [line for line in text.splitlines() if line.strip().startswith("Overall")]
+    assert overall.split()[1:] == ["10", "1.2500", "0.7500"]
+    page = run_report.write(result, tmp_path / "report.html").read_text()
+    assert "<tr><td>train</td><td>20</td><td>2</td></tr>" in page

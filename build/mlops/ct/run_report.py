@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-SUMMARY_METRICS = ("example_count", "auc", "binary_accuracy", "calibration")
+SUMMARY_METRICS = 6  # columns of the summary's slice table: the task's first metrics
 
 
 def _artifact(record, name: str):
@@ -44,6 +44,9 @@ def facts(result) -> dict[str, Any]:
     training = _artifact(train, "metrics")
     return {
         "rows": {k[len("rows_") :]: v for k, v in rows.items() if k.startswith("rows_")},
+        "without_label": {
+            k[len("label_missing_") :]: v for k, v in rows.items() if k.startswith("label_missing_")
+        },
         "validation": validation,
         "validation_report": _report_path(validate, "report", result.run_dir, "validate-data"),
         "training": dict(training.metadata) if training else None,
@@ -71,19 +74,32 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def summary_metrics(slices: dict[str, Any] | None) -> list[str]:
+    """The metrics the summary shows: the evaluation's own (so each task shows its metrics),
+    the example count first, scalar values only (a confusion matrix is for the report)."""
+    entries = (slices or {}).get("slices") or []
+    if not entries:
+        return []
+    candidate = entries[0].get("candidate") or {}
+    names = [k for k, v in candidate.items() if isinstance(v, int | float)]
+    names.sort(key=lambda k: k != "example_count")
+    return names[:SUMMARY_METRICS]
+
+
 def _slice_lines(slices: dict[str, Any] | None) -> list[str]:
-    if not slices:
+    metrics = summary_metrics(slices)
+    if not metrics:
         return []
     baseline = slices.get("baseline")
     lines = [
         "  metrics per slice (candidate"
         + (f" vs serving version {baseline['version']})" if baseline else ")")
-        + ": " + ", ".join(SUMMARY_METRICS)
+        + ": " + ", ".join(metrics)
     ]  # fmt: skip
     for entry in slices.get("slices") or []:
         candidate = entry.get("candidate") or {}
         values = []
-        for metric in SUMMARY_METRICS:
+        for metric in metrics:
             value = candidate.get(metric)
             if metric == "example_count" and isinstance(value, float) and value.is_integer():
                 value = int(value)  # a slice of 1 example is a count, not a rate
@@ -106,6 +122,11 @@ def summary_text(result) -> str:
     if f["rows"]:
         lines.append(
             "  rows per split: " + ", ".join(f"{k} {_fmt(v)}" for k, v in f["rows"].items())
+        )
+    if f["without_label"]:
+        lines.append(
+            "  rows without a label (not trained or evaluated on): "
+            + ", ".join(f"{k} {_fmt(v)}" for k, v in f["without_label"].items())
         )
     validation = f["validation"]
     if validation is not None:
@@ -215,7 +236,10 @@ def render(result) -> str:
     if f["rows"]:
         parts += [
             "<h2>Data</h2>",
-            _table(["split", "rows"], [[k, v] for k, v in f["rows"].items()]),
+            _table(
+                ["split", "rows", "rows without a label (dropped)"],
+                [[k, v, f["without_label"].get(k, "-")] for k, v in f["rows"].items()],
+            ),
         ]
     if f["training"]:
         parts += [
