@@ -9,6 +9,7 @@ starts real runs, is tested by its own tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -24,6 +25,7 @@ from mlops.core.errors import BuildError
 from mlops.core.paths import REPO
 from mlops.lineage.store import LineageStore
 from mlops.monitoring import degradation, live_metrics
+from mlops.monitoring.tasks import Task
 from mlops.testing.projects import repo_settings
 from mlops.triggers.runs import StartedRun
 
@@ -67,11 +69,16 @@ def test_the_default_start_is_trigger_runs_start_run_with_this_call():
     assert degradation.PIPELINE in trigger_runs.PIPELINES
 
 
-def make_repo(root: Path, **degradation_settings) -> Path:
-    """A repository root with this repo's settings.yaml, its registry under root and
-    triggers.degradation replaced (a key set to None is dropped)."""
+def make_repo(root: Path, model_task: str | None = None, **degradation_settings) -> Path:
+    """A repository root with this repo's settings (the taxi use case), its registry under
+    root, triggers.degradation replaced (a key set to None is dropped) and model.task set
+    when model_task is given ("" removes it)."""
     settings = repo_settings()
     settings["serving"]["registry"] = "registry"
+    if model_task == "":
+        del settings["model"]["task"]  # settings from before tasks: binary
+    elif model_task is not None:
+        settings["model"]["task"] = model_task
     section = {**DEGRADATION, **degradation_settings}
     settings["triggers"]["degradation"] = {k: v for k, v in section.items() if v is not None}
     root.mkdir(parents=True, exist_ok=True)
@@ -121,6 +128,17 @@ def log_requests(root: Path, version: int, probabilities: list[float]) -> list[s
     return ids
 
 
+def write_log(folder: Path, lines: list[dict]) -> None:
+    """A hand-made request log: one line per dict, with time and version filled in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = ""
+    for n, line in enumerate(lines):
+        entry = {"time": f"2024-01-01T00:00:{n:02d}.000+00:00", "model_version": "1",
+                 "instances": [{}] * len(line["predictions"]), **line}  # fmt: skip
+        text += json.dumps(entry) + "\n"
+    (folder / "requests-2024-01-01.jsonl").write_text(text)
+
+
 def write_labels(root: Path, name: str, rows: list[tuple[str, int, object]]) -> Path:
     path = root / "labels" / name
     if name.endswith(".csv"):
@@ -140,21 +158,38 @@ def decisions(root: Path) -> list[dict]:
 # --- the real prediction service writes the log ----------------------------------------------
 
 
-def make_tiny_model(path: Path) -> Path:
-    """A SavedModel with the contract's serving_default (serialized tf.Examples -> [p]) and
-    the mlops_model.json sidecar: p = sigmoid(0.5 * fare - 5), so p > 0.5 iff fare > 10."""
+SIZES = ["small", "medium", "large"]  # the tiny multiclass model's classes
+
+
+def make_tiny_model(path: Path, task: str | None = None) -> Path:
+    """A SavedModel with the contract's serving_default (serialized tf.Examples -> outputs) and
+    the mlops_model.json sidecar, on one feature, fare:
+    - no task (a sidecar from before tasks, so binary): [p], p = sigmoid(0.5 * fare - 5), so
+      p > 0.5 iff fare > 10;
+    - multiclass: softmax of the logits (5 - fare, 0, fare - 15): `small` below a fare of 5,
+      `medium` from 5 to 15, `large` above (classes SIZES);
+    - regression: [2 * fare]."""
     import tensorflow as tf
+
+    def outputs(fare):
+        if task == "multiclass":
+            return tf.nn.softmax(tf.stack([5.0 - fare, tf.zeros_like(fare), fare - 15.0], 1))
+        if task == "regression":
+            return (2.0 * fare)[:, None]
+        return tf.sigmoid(0.5 * fare - 5.0)[:, None]
 
     class Tiny(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def serving_default(self, examples):
             spec = {"fare": tf.io.FixedLenFeature([], tf.float32, default_value=0.0)}
             fare = tf.io.parse_example(examples, spec)["fare"]
-            return {"outputs": tf.sigmoid(0.5 * fare - 5.0)[:, None]}
+            return {"outputs": outputs(fare)}
 
     module = Tiny()
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serving_default})
     sidecar = {"label_key": "big_tipper", "raw_feature_spec": {"fare": {"dtype": "float32"}}}
+    if task is not None:
+        sidecar.update(task=task, classes=SIZES if task == "multiclass" else None)
     (path / "mlops_model.json").write_text(json.dumps(sidecar))
     return path
 
@@ -557,3 +592,240 @@ def test_serving_state_and_deployed_metrics_from_a_gs_registry(tmp_path, gcs):
     }
     assert degradation.deployed_metrics(settings, "4") == {"binary_accuracy": 0.86, "auc": 0.91}
     assert degradation.deployed_metrics(settings, "5") == {}
+
+
+# --- by task ---------------------------------------------------------------------------------
+
+
+def test_binary_metrics_compare_labels_to_the_class_names(tmp_path):
+    task = Task("binary", ("no", "yes"), "test")
+    # A line from before tasks (no task, no predicted): binary.
+    write_log(tmp_path / "log", [{"request_id": "b1", "predictions": [[0.9], [0.6], [0.4], [0.2]]}])
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "a.csv").write_text("request_id,index,label\nb1,0,yes\nb1,1,no\nb1,2,yes\nb1,3,no\n")
+    joined = live_metrics.join(tmp_path / "log", live_metrics.read_labels(labels, task), task)
+    figures = live_metrics.per_version(joined.labelled, 10, "binary")["1"]
+    # Predicted (p > 0.5): yes, yes, no, no against yes, no, yes, no: 2 of 4 right. AUC: the
+    # positives' scores 0.9, 0.4 against the negatives' 0.6, 0.2: 3 of 4 pairs in order.
+    assert figures["binary_accuracy"] == 0.5 and figures["auc"] == 0.75
+    assert figures["positive_rate"] == 0.5 and figures["mean_prediction"] == pytest.approx(0.525)
+    (labels / "b.csv").write_text("request_id,index,label\nb1,0,maybe\n")
+    with pytest.raises(live_metrics.LabelError, match="b.csv:2: label 'maybe' is not a class of "
+                       r"the model \(no, yes\)"):  # fmt: skip
+        live_metrics.read_labels(labels, task)
+
+
+def test_multiclass_accuracy_and_macro_f1_on_a_hand_made_log(tmp_path):
+    task = Task("multiclass", ("a", "b", "c"), "test")
+    write_log(tmp_path / "log", [
+        {"request_id": "q1", "task": "multiclass", "predicted": ["a", "a"],
+         "predictions": [[0.7, 0.2, 0.1], [0.5, 0.3, 0.2]]},
+        {"request_id": "q2", "task": "multiclass", "predicted": ["b", "c"],
+         "predictions": [[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]},
+        # No `predicted`: the argmax's class name.
+        {"request_id": "q3", "task": "multiclass",
+         "predictions": [[0.2, 0.2, 0.6], [0.3, 0.4, 0.3]]},
+        # Answered by a model of another task: it joins nothing.
+        {"request_id": "q4", "task": "regression", "predictions": [[1.5]], "predicted": [1.5]},
+    ])  # fmt: skip
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "a.csv").write_text("request_id,index,label\nq1,0,a\nq1,1,b\nq2,0,b\nq2,1,c\n")
+    (labels / "b.jsonl").write_text(
+        '{"request_id": "q3", "index": 0, "label": "a"}\n'
+        '{"request_id": "q3", "index": 1, "label": "b"}\n{"request_id": "q4", "label": "a"}\n'
+    )
+    joined = live_metrics.join(tmp_path / "log", live_metrics.read_labels(labels, task), task)
+    assert [r.predicted for r in joined.labelled] == ["a", "a", "b", "c", "c", "b"]
+    assert [r.label for r in joined.labelled] == ["a", "b", "b", "c", "a", "b"]
+    assert joined.unmatched == 1 and joined.other_task_lines == 1
+    figures = live_metrics.per_version(joined.labelled, 10, "multiclass")["1"]
+    assert figures["accuracy"] == pytest.approx(4 / 6)
+    # F1 = 2TP / (2TP + FP + FN): a 2/(2+1+1) = 1/2, b 4/(4+0+1) = 4/5, c 2/(2+1+0) = 2/3.
+    assert figures["macro_f1"] == pytest.approx((1 / 2 + 4 / 5 + 2 / 3) / 3)
+    assert figures["label_classes"] == 3 and "auc" not in figures
+
+
+def test_regression_mae_and_rmse_on_a_hand_made_log_with_the_task_from_settings(tmp_path):
+    root = make_repo(
+        tmp_path / "repo", model_task="regression", metric="rmse", threshold=1.2, window=4,
+        min_samples=4,
+    )  # fmt: skip
+    publish(root, 1, {"root_mean_squared_error": 0.9})  # no mlops_model.json: model.task counts
+    serve(root, 1)
+    write_log(root / ".local" / "request_logs" / MODEL, [
+        {"request_id": "v1", "task": "regression", "predictions": [[3.0], [5.0]],
+         "predicted": [3.0, 5.0]},
+        {"request_id": "v2", "task": "regression", "predictions": [[2.5], [10.0]],
+         "predicted": [2.5, 10.0]},
+    ])  # fmt: skip
+    (root / "labels" / "a.csv").write_text("request_id,index,label\nv1,0,2\nv1,1,7.0\nv2,0,2.5\n")
+    (root / "labels" / "b.jsonl").write_text('{"request_id": "v2", "index": 1, "label": 11}\n')
+    start = Recorder()
+    result = degradation.check(root, start=start)
+    figures = result.figures["versions"]["1"]
+    # Errors 1, -2, 0, -1: MAE 4/4, RMSE sqrt(6/4).
+    assert figures["mae"] == 1.0 and figures["rmse"] == pytest.approx(1.5**0.5)
+    assert figures["mean_label"] == 5.625 and figures["mean_prediction"] == 5.125
+    assert result.figures["task"]["source"] == "settings.yaml model.task"
+    assert result.decision == "retrain" and len(start.calls) == 1
+    assert result.reason.startswith(
+        "rmse of version 1 is 1.225 over the last 4 labelled predictions, above the threshold "
+        "1.2 by 0.025; it was 0.9 at deployment"
+    )
+    (root / "labels" / "c.csv").write_text("request_id,index,label\nv1,0,abc\n")
+    bad = degradation.check(root, start=start)
+    assert bad.decision == "failed" and "c.csv:2: label 'abc' is not a number" in bad.reason
+
+
+@contextlib.contextmanager
+def serving_in_process(root: Path, task: str, metrics: dict):
+    """The tiny model of the task as version 1 (stable), served by the real service in this
+    process, logging every request as `make serve` does. Yields the predict URL."""
+    sys.path.insert(0, str(DEPLOY_SRC))
+    from deploy_model.serve import Service
+
+    publish(root, 1, metrics, make_tiny_model(root.parent / f"{task}_model", task))
+    serve(root, 1)
+    log = root / ".local" / "request_logs" / MODEL
+    with Service(str(root / "registry"), MODEL, poll_s=5, request_log=str(log)) as service:
+        yield service.url + ":predict"
+
+
+def test_a_regression_model_whose_mae_rises_above_the_threshold_starts_a_retrain(tmp_path):
+    root = make_repo(tmp_path / "repo", model_task="regression", metric="mae", threshold=1.0)
+    with serving_in_process(root, "regression", {"mae": 0.4, "loss": 0.3}) as url:
+        answers = [predict(url, [float(i), i + 0.5]) for i in range(10)]  # 20 predictions
+    assert answers[3]["predictions"] == [[6.0], [7.0]] and "classes" not in answers[3]
+
+    def value(answer, index):
+        return answer["predictions"][index][0]
+
+    # First labels: each half a unit above the prediction: MAE 0.5.
+    write_labels(root, "a.csv", [(a["request_id"], i, value(a, i) + 0.5) for a in answers
+                                 for i in (0, 1)])  # fmt: skip
+    start = Recorder()
+    first = degradation.check(root, start=start)
+    assert first.decision == "ok" and start.calls == []
+    assert first.reason == (
+        "mae of version 1 is 0.5 over the last 20 labelled predictions, at or below the "
+        "threshold 1; it was 0.4 at deployment"
+    )
+    # Later labels for the last 5 requests: 3 below each prediction. 10 errors of 0.5 and 10
+    # of 3: MAE 1.75, above the threshold: a retrain.
+    write_labels(root, "b.jsonl", [(a["request_id"], i, value(a, i) - 3) for a in answers[5:]
+                                   for i in (0, 1)])  # fmt: skip
+    second = degradation.check(root, start=start)
+    expected = (
+        "mae of version 1 is 1.75 over the last 20 labelled predictions, above the threshold 1 "
+        "by 0.75; it was 0.4 at deployment"
+    )
+    assert second.decision == "retrain" and second.reason.startswith(expected)
+    assert len(start.calls) == 1 and start.calls[0]["reason"].startswith(expected)
+    window = second.figures["versions"]["1"]
+    assert window["rmse"] == pytest.approx(((10 * 0.5**2 + 10 * 3**2) / 20) ** 0.5)
+    assert second.figures["task"]["task"] == "regression"
+    assert second.figures["task"]["source"].endswith(f"{MODEL}/1/mlops_model.json")
+    report = second.report.read_text()
+    assert "Direction: lower mae is better: a version degrades when it rises above the " in report
+    assert "| version | role | labelled (window / all) | mae | rmse | mean label |" in report
+    assert "| 1 | stable | 20 / 20 | 1.75 | 2.151 |" in report
+    assert expected in report
+    recorded = decisions(root)[0]
+    assert recorded["details"]["task"] == "regression" and recorded["details"]["value"] == 1.75
+    # The same degradation starts nothing more.
+    assert degradation.check(root, start=start).decision == "held" and len(start.calls) == 1
+
+
+def test_a_multiclass_model_whose_macro_f1_falls_below_the_threshold_starts_a_retrain(tmp_path):
+    root = make_repo(tmp_path / "repo", model_task="multiclass", metric="macro_f1", threshold=0.8)
+    with serving_in_process(root, "multiclass", {"accuracy": 0.95}) as url:
+        answers = [predict(url, [2.0, 10.0, 20.0]) for _ in range(10)]  # 30 predictions
+    assert [c["class"] for c in answers[0]["classes"]] == SIZES
+    logged = (root / ".local" / "request_logs" / MODEL).glob("requests-*.jsonl")
+    line = json.loads(next(logged).read_text().splitlines()[0])
+    assert line["task"] == "multiclass" and line["predicted"] == SIZES
+
+    # First labels agree with every prediction.
+    write_labels(root, "a.csv", [(a["request_id"], i, SIZES[i]) for a in answers for i in range(3)])
+    start = Recorder()
+    first = degradation.check(root, start=start)
+    assert first.decision == "ok" and start.calls == []
+    assert first.figures["versions"]["1"]["accuracy"] == 1.0
+    # version.json has no macro_f1 (only accuracy): no value at deployment to compare with.
+    assert first.reason == (
+        "macro_f1 of version 1 is 1 over the last 30 labelled predictions, at or above the "
+        "threshold 0.8"
+    )
+    # Later labels: in the last 5 requests the small and the large fare were medium.
+    # small: TP 5, FP 5, FN 0 -> F1 10/15; medium: TP 10, FP 0, FN 10 -> 20/30; large as
+    # small: macro F1 2/3, below 0.8. Accuracy 20/30.
+    write_labels(root, "b.jsonl", [(a["request_id"], i, "medium") for a in answers[5:]
+                                   for i in (0, 2)])  # fmt: skip
+    second = degradation.check(root, start=start)
+    expected = (
+        "macro_f1 of version 1 is 0.667 over the last 30 labelled predictions, below the "
+        "threshold 0.8 by 0.133"
+    )
+    assert second.decision == "retrain" and second.reason.startswith(expected)
+    assert len(start.calls) == 1
+    window = second.figures["versions"]["1"]
+    assert window["macro_f1"] == pytest.approx(2 / 3) and window["accuracy"] == pytest.approx(2 / 3)
+    report = second.report.read_text()
+    assert "Direction: higher macro_f1 is better: a version degrades when it falls below" in report
+    assert "| 1 | stable | 30 / 30 | 0.667 | 0.667 | 3 |" in report
+    assert "Task `multiclass`" in report and "classes: small, medium, large" in report
+
+
+@pytest.mark.parametrize(
+    "model_task, change, message",
+    [
+        ("regression", {"metric": "auc"},
+         "triggers.degradation.metric is 'auc', a binary metric, but the task is regression "
+         "(settings.yaml model.task); use one of mae, rmse"),
+        ("", {"metric": "mae", "threshold": 2},
+         "triggers.degradation.metric is 'mae', a regression metric, but the task is binary "
+         "(no model.task in settings.yaml); use one of binary_accuracy, auc"),
+        (None, {"metric": "mae", "threshold": 2},
+         "triggers.degradation.metric is 'mae', a regression metric, but the task is binary "
+         "(settings.yaml model.task); use one of binary_accuracy, auc"),
+        ("multiclass", {"metric": "f1"},
+         "triggers.degradation.metric is 'f1'; use one of accuracy, macro_f1 (the metrics of "
+         "the task multiclass)"),
+        ("ranking", {}, "model.task is 'ranking'; expected one of binary, multiclass, regression"),
+        ("regression", {"metric": "mae", "threshold": -1},
+         "triggers.degradation.threshold is -1; expected a number of at least 0 (mae)"),
+        ("multiclass", {"metric": "accuracy", "threshold": 1.5},
+         "triggers.degradation.threshold is 1.5; expected a number between 0 and 1"),
+    ],
+)  # fmt: skip
+def test_a_metric_that_does_not_fit_the_task_is_named(tmp_path, model_task, change, message):
+    root = make_repo(tmp_path / "repo", model_task=model_task, **change)
+    with pytest.raises(BuildError) as caught:
+        degradation.load_degradation_settings(root)
+    assert message in str(caught.value)
+
+
+def test_an_error_threshold_may_exceed_one(tmp_path):
+    root = make_repo(tmp_path / "repo", model_task="regression", metric="rmse", threshold=250)
+    settings = degradation.load_degradation_settings(root)
+    assert (settings.task, settings.metric, settings.threshold) == ("regression", "rmse", 250.0)
+    assert settings.describe()["direction"].startswith("lower rmse is better")
+
+
+def test_a_metric_that_does_not_fit_the_served_models_task_fails_the_check(repo):
+    # Settings say binary (no model.task), but version 1's sidecar says multiclass.
+    sidecar = {"raw_feature_spec": {"fare": {"dtype": "float32"}}, "task": "multiclass",
+               "classes": SIZES}  # fmt: skip
+    (repo / "registry" / MODEL / "1" / "mlops_model.json").write_text(json.dumps(sidecar))
+    serve(repo, 1)
+    start = Recorder()
+    result = degradation.check(repo, start=start)
+    assert result.decision == "failed" and start.calls == []
+    assert (
+        "triggers.degradation.metric is 'binary_accuracy', which does not fit the task "
+        f"multiclass of the served model ({repo / 'registry' / MODEL / '1' / 'mlops_model.json'}"
+        "); use one of accuracy, macro_f1"
+    ) in result.reason
+    assert decisions(repo)[0]["decision"] == "failed"

@@ -1,23 +1,27 @@
 """The degradation trigger: live metrics of the served model from labelled predictions, and a
-retraining run when the serving version's metric falls below the threshold.
+retraining run when the serving version's metric is degraded past the threshold.
 
     python -m mlops monitor [--once] [--every SECONDS]        (make monitor)
 
-One check: read settings.yaml `triggers.degradation`, join the labels that arrived with the
-prediction service's request log (mlops.monitoring.live_metrics), compute per model version
-the metrics
-of its last `window` labelled predictions, and decide on the registry's stable version:
+One check: read settings.yaml `triggers.degradation`, find the served model's task
+(mlops.monitoring.tasks: the stable version's mlops_model.json, else model.task), join the
+labels that arrived with the prediction service's request log (mlops.monitoring.live_metrics),
+compute per model version the task's metrics of its last `window` labelled predictions, and
+decide on the registry's stable version. A metric is degraded below the threshold when
+higher is better (binary_accuracy, auc, accuracy, macro_f1), above it when lower is better
+(mae, rmse):
 
-    ok          its metric is at or above the threshold
+    ok          its metric is not degraded
     no verdict  fewer than min_samples labelled predictions, an undefined metric (AUC of a
                 one-class window), or nothing serving
-    retrain     below the threshold: the CT pipeline is started (mlops.triggers.runs) on the
-                settings' data.source
-    held        below the threshold, but a retraining run was already started for this
-                version: no second run until another version is stable, or (when
+    retrain     degraded: the CT pipeline is started (mlops.triggers.runs) on the settings'
+                data.source
+    held        degraded, but a retraining run was already started for this version: no
+                second run until another version is stable, or (when
                 `triggers.degradation.cooldown_s` is set) until that many seconds have passed
-    failed      the check could not be made (bad settings, a label file that does not parse,
-                the run could not be started); the reason says why
+    failed      the check could not be made (bad settings, a metric that does not fit the
+                served model's task, a label file that does not parse, the run could not be
+                started); the reason says why
 
 A canary version's metrics are computed and reported, but only the stable version triggers.
 Every check is recorded in the lineage store (decisions, kind "degradation") and writes a
@@ -39,10 +43,19 @@ from typing import Any
 
 from mlops.core.errors import BuildError
 from mlops.monitoring import live_metrics
+from mlops.monitoring.tasks import (
+    BINARY_CLASSES,
+    METRICS,
+    TASKS,
+    Metric,
+    Task,
+    metric_names,
+    task_from_sidecar,
+)
 
 KIND = "degradation"
 PIPELINE = "ct_pipeline"
-METRICS = ("binary_accuracy", "auc")
+DEGRADED = ("below threshold", "above threshold")  # the verdicts that retrain
 MONITORING_DIR = Path(".local") / "monitoring"
 KEEP_REPORTS = 500  # the loop writes one report per check: keep the newest, drop the rest
 
@@ -62,14 +75,21 @@ class DegradationSettings:
     window: int
     min_samples: int
     cooldown_s: float | None  # None: after a retrain, wait until another version is stable
+    task: str = "binary"  # settings.yaml model.task: the task when no sidecar says
+    task_source: str = "settings.yaml model.task"
 
     @property
     def model_log(self) -> Path:
         return self.request_log / self.model_name
 
+    @property
+    def metric_info(self) -> Metric:
+        return METRICS[self.metric]
+
     def describe(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
+            "direction": self.metric_info.direction,
             "threshold": self.threshold,
             "window": self.window,
             "min_samples": self.min_samples,
@@ -116,17 +136,34 @@ def load_degradation_settings(root: Path, env: str | None = None) -> Degradation
         return Path(_local(root, value))
 
     request_log, labels = folder("request_log"), folder("labels")
+    task = (raw.get("model") or {}).get("task")
+    task_source = "settings.yaml model.task"
+    if task is None:
+        task, task_source = "binary", "no model.task in settings.yaml"
+    elif task not in TASKS:
+        problems.append(f"model.task is {task!r}; expected one of {', '.join(TASKS)}")
+        task = "binary"
     metric = section.get("metric")
+    allowed = ", ".join(metric_names(task))
     if metric not in METRICS:
         state = "missing" if metric is None else f"{metric!r}"
-        problems.append(f"{where}.metric is {state}; use one of {', '.join(METRICS)}")
+        problems.append(
+            f"{where}.metric is {state}; use one of {allowed} (the metrics of the task {task})"
+        )
+    elif METRICS[metric].task != task:
+        problems.append(
+            f"{where}.metric is {metric!r}, a {METRICS[metric].task} metric, but the task is "
+            f"{task} ({task_source}); use one of {allowed}"
+        )
+    share = metric not in METRICS or METRICS[metric].share
+    expected = "a number between 0 and 1" if share else f"a number of at least 0 ({metric})"
     threshold = section.get("threshold")
     if isinstance(threshold, bool) or not isinstance(threshold, int | float):
         state = "missing" if threshold is None else f"{threshold!r}"
-        problems.append(f"{where}.threshold is {state}; expected a number between 0 and 1")
+        problems.append(f"{where}.threshold is {state}; expected {expected}")
         threshold = 0.0
-    elif not 0 <= threshold <= 1:
-        problems.append(f"{where}.threshold is {threshold!r}; expected a number between 0 and 1")
+    elif threshold < 0 or (share and threshold > 1):
+        problems.append(f"{where}.threshold is {threshold!r}; expected {expected}")
     window, min_samples = positive_int("window"), positive_int("min_samples")
     if not problems and min_samples > window:
         problems.append(
@@ -159,6 +196,8 @@ def load_degradation_settings(root: Path, env: str | None = None) -> Degradation
         window=window,
         min_samples=min_samples,
         cooldown_s=None if cooldown is None else float(cooldown),
+        task=task,
+        task_source=task_source,
     )
 
 
@@ -202,8 +241,25 @@ def serving_state(settings: DegradationSettings) -> dict[str, Any]:
     }
 
 
-def deployed_metrics(settings: DegradationSettings, version: str) -> dict[str, Any]:
-    """The version's evaluation metrics from its version.json (empty when it has none)."""
+def served_task(settings: DegradationSettings, version: str | None) -> Task:
+    """The task of the version (its mlops_model.json in the registry), else the settings'."""
+    if version is not None:
+        rel = f"{settings.model_name}/{version}/mlops_model.json"
+        sidecar = _read_registry_json(settings.registry, rel)
+        if sidecar is not None:
+            try:
+                return task_from_sidecar(sidecar, f"{settings.registry.rstrip('/')}/{rel}")
+            except ValueError as e:
+                raise BuildError(str(e)) from None
+    classes = BINARY_CLASSES if settings.task == "binary" else None
+    return Task(settings.task, classes, settings.task_source)
+
+
+def deployed_metrics(
+    settings: DegradationSettings, version: str, task: str | None = None
+) -> dict[str, Any]:
+    """The version's evaluation metrics of the task (default: the settings') from its
+    version.json, under the live metrics' names (empty when it has none)."""
     try:
         info = _read_registry_json(
             settings.registry, f"{settings.model_name}/{version}/version.json"
@@ -211,7 +267,13 @@ def deployed_metrics(settings: DegradationSettings, version: str) -> dict[str, A
     except BuildError:
         return {}  # only the report's "at deployment" column needs it
     metrics = (info or {}).get("metrics") or {}
-    return {k: metrics[k] for k in METRICS if isinstance(metrics.get(k), int | float)}
+    found = {}
+    for name in metric_names(task or settings.task):
+        for key in METRICS[name].evaluation_names:
+            if isinstance(metrics.get(key), int | float) and not isinstance(metrics[key], bool):
+                found[name] = metrics[key]
+                break
+    return found
 
 
 # --- the decision ----------------------------------------------------------------------------
@@ -226,30 +288,35 @@ def _fmt(value: float | None) -> str:
 def version_verdict(
     settings: DegradationSettings, version: str, metrics: dict[str, Any], deployed: dict
 ) -> tuple[str, str]:
-    """(ok | below threshold | no verdict, reason) for one version's window."""
+    """(ok | below threshold | above threshold | no verdict, reason) for one version's
+    window; which side of the threshold is degraded is the metric's (tasks.Metric)."""
     name, count = settings.metric, metrics["count"]
     if count < settings.min_samples:
         return "no verdict", (
             f"version {version} has {count} labelled predictions, fewer than min_samples "
             f"{settings.min_samples}"
         )
-    value = metrics[name]
+    value = metrics.get(name)
     if value is None:
+        why = ": they hold one class only" if name == "auc" else ""
         return "no verdict", (
             f"{name} of version {version} is undefined over the last {count} labelled "
-            f"predictions: they hold one class only"
+            f"predictions{why}"
         )
     at_deploy = deployed.get(name)
     then = f"; it was {_fmt(at_deploy)} at deployment" if at_deploy is not None else ""
     head = (
         f"{name} of version {version} is {_fmt(value)} over the last {count} labelled predictions"
     )
-    if value < settings.threshold:
-        gap = settings.threshold - value
-        return "below threshold", (
-            f"{head}, below the threshold {_fmt(settings.threshold)} by {_fmt(gap)}{then}"
+    metric = settings.metric_info
+    gap = settings.threshold - value if metric.higher_is_better else value - settings.threshold
+    if gap > 0:
+        return f"{metric.bad_side} threshold", (
+            f"{head}, {metric.bad_side} the threshold {_fmt(settings.threshold)} by "
+            f"{_fmt(gap)}{then}"
         )
-    return "ok", f"{head}, at or above the threshold {_fmt(settings.threshold)}{then}"
+    good_side = "above" if metric.higher_is_better else "below"
+    return "ok", f"{head}, at or {good_side} the threshold {_fmt(settings.threshold)}{then}"
 
 
 def last_retrain(store, model_name: str, version: str) -> dict[str, Any] | None:
@@ -306,7 +373,7 @@ def _decide(
             f"{entry['reason']}: no label joined a logged prediction ({labels['labels']} "
             f"labels in {len(labels['files'])} files, {labels['unmatched']} unmatched)",
         )
-    if entry["verdict"] != "below threshold":
+    if entry["verdict"] not in DEGRADED:
         return CheckResult(entry["verdict"], entry["reason"])
     previous = last_retrain(store, settings.model_name, stable)
     if previous is not None:
@@ -352,20 +419,29 @@ def _decide(
 
 
 def evaluate(settings: DegradationSettings) -> dict[str, Any]:
-    """The figures of one check: serving state, the join, metrics and verdict per version."""
+    """The figures of one check: serving state, the task, the join, metrics and verdict per
+    version. A metric that does not fit the served model's task raises BuildError."""
     serving = serving_state(settings)
-    labels = live_metrics.read_labels(settings.labels)
-    joined = live_metrics.join(settings.model_log, labels)
-    versions = live_metrics.per_version(joined.labelled, settings.window)
+    task = served_task(settings, serving["stable"])
+    if settings.metric not in metric_names(task.task):
+        raise BuildError(
+            f"triggers.degradation.metric is {settings.metric!r}, which does not fit the task "
+            f"{task.task} of the served model ({task.source}); use one of "
+            f"{', '.join(metric_names(task.task))}"
+        )
+    labels = live_metrics.read_labels(settings.labels, task)
+    joined = live_metrics.join(settings.model_log, labels, task)
+    versions = live_metrics.per_version(joined.labelled, settings.window, task.task)
     for version in filter(None, (serving["stable"], serving["canary"])):
-        versions.setdefault(version, live_metrics.window_metrics([], settings.window))
+        versions.setdefault(version, live_metrics.window_metrics([], settings.window, task.task))
     for version, metrics in versions.items():
         role = {serving["stable"]: "stable", serving["canary"]: "canary"}.get(version, "retired")
-        deployed = deployed_metrics(settings, version)
+        deployed = deployed_metrics(settings, version, task.task)
         verdict, reason = version_verdict(settings, version, metrics, deployed)
         metrics.update(role=role, at_deployment=deployed, verdict=verdict, reason=reason)
     return {
         "serving": serving,
+        "task": task.describe(),
         "labels": {
             "files": joined.label_files,
             "labels": joined.labels,
@@ -376,6 +452,7 @@ def evaluate(settings: DegradationSettings) -> dict[str, Any]:
             "request_log_files": joined.log_files,
             "bad_request_log_lines": joined.bad_log_lines,
             "duplicate_request_ids": joined.duplicate_requests,
+            "other_task_lines": joined.other_task_lines,
         },
         "versions": versions,
     }
@@ -388,8 +465,31 @@ def _cell(value: Any) -> str:
     return _fmt(value) if isinstance(value, float) else ("-" if value is None else str(value))
 
 
+# The report's columns per task: (header, key of the window metrics).
+COLUMNS = {
+    "binary": (
+        ("binary_accuracy", "binary_accuracy"),
+        ("auc", "auc"),
+        ("positive rate", "positive_rate"),
+        ("mean prediction", "mean_prediction"),
+    ),
+    "multiclass": (
+        ("accuracy", "accuracy"),
+        ("macro_f1", "macro_f1"),
+        ("label classes", "label_classes"),
+    ),
+    "regression": (
+        ("mae", "mae"),
+        ("rmse", "rmse"),
+        ("mean label", "mean_label"),
+        ("mean prediction", "mean_prediction"),
+    ),
+}
+
+
 def render_report(figures: dict[str, Any]) -> str:
     s = figures.get("settings") or {}
+    task = figures.get("task") or {}
     lines = [
         f"# Model degradation check: {figures.get('model_name') or '?'}",
         "",
@@ -411,25 +511,34 @@ def render_report(figures: dict[str, Any]) -> str:
             f"Metric `{s['metric']}`, threshold {_fmt(s['threshold'])}, window: the last "
             f"{s['window']} labelled predictions per version, min_samples {s['min_samples']}, "
             f"cool-down: {cooldown}.",
+            "",
+            f"Direction: {s['direction']}.",
+        ]
+    if task:
+        classes = ", ".join(task["classes"]) if task.get("classes") else "-"
+        lines += [
+            "",
+            f"Task `{task['task']}` (from {task['source']}); classes: {classes}; its metrics: "
+            f"{', '.join(task['metrics'])}.",
         ]
     versions = figures.get("versions") or {}
     if versions:
+        columns = COLUMNS[task.get("task") or "binary"]
+        headers = ["version", "role", "labelled (window / all)", *(h for h, _ in columns)]
+        headers += ["from", "to", "at deployment", "verdict"]
         lines += [
             "",
             "## Versions",
             "",
-            "| version | role | labelled (window / all) | binary_accuracy | auc | positive rate "
-            "| mean prediction | from | to | at deployment | verdict |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| " + " | ".join(headers) + " |",
+            "|" + "---|" * len(headers),
         ]
         for version, m in versions.items():
             deployed = ", ".join(f"{k} {_fmt(v)}" for k, v in m["at_deployment"].items()) or "-"
-            lines.append(
-                f"| {version} | {m['role']} | {m['count']} / {m['labelled_total']} "
-                f"| {_cell(m['binary_accuracy'])} | {_cell(m['auc'])} "
-                f"| {_cell(m['positive_rate'])} | {_cell(m['mean_prediction'])} "
-                f"| {m['from'] or '-'} | {m['to'] or '-'} | {deployed} | {m['verdict']} |"
-            )
+            cells = [version, m["role"], f"{m['count']} / {m['labelled_total']}"]
+            cells += [_cell(m.get(key)) for _, key in columns]
+            cells += [m["from"] or "-", m["to"] or "-", deployed, m["verdict"]]
+            lines.append("| " + " | ".join(cells) + " |")
         lines += ["", *[f"- version {v}: {m['reason']}" for v, m in versions.items()]]
     labels = figures.get("labels")
     if labels:
@@ -446,7 +555,8 @@ def render_report(figures: dict[str, Any]) -> str:
             f"- given again by a later row (the later one counts): {labels['relabelled']}",
             f"- request-log files: {labels['request_log_files']}; unreadable lines skipped: "
             f"{labels['bad_request_log_lines']}; reused request ids: "
-            f"{labels['duplicate_request_ids']}",
+            f"{labels['duplicate_request_ids']}; labelled requests answered by a model of "
+            f"another task: {labels.get('other_task_lines', 0)}",
         ]
     lines += ["", f"Figures: `{figures.get('figures_file', '')}`", ""]
     return "\n".join(lines)
@@ -521,6 +631,7 @@ def check(
                 "model_name": figures.get("model_name"),
                 "model_version": stable,
                 "metric": (figures.get("settings") or {}).get("metric"),
+                "task": (figures.get("task") or {}).get("task"),
                 "value": _stable_value(figures, stable),
                 "report": str(result.report),
                 "run": figures.get("run"),

@@ -51,6 +51,8 @@ def test_tf_serving_api_and_predictions_equal_the_savedmodel(service, model_dirs
             "state": "AVAILABLE",
             "status": {"error_code": "OK", "error_message": ""},
             "role": "stable",
+            "task": "binary",  # the tiny model's sidecar predates tasks
+            "classes": ["0", "1"],
         }
     ]
     assert body["routing"]["stable"] == "1" and body["routing"]["canary"] is None
@@ -61,6 +63,10 @@ def test_tf_serving_api_and_predictions_equal_the_savedmodel(service, model_dirs
     assert len(body["request_id"]) == 32 and headers["X-Request-Id"] == body["request_id"]
     assert _close(body["predictions"], in_process(model_dirs[1], ROWS))
     assert _close(body["predictions"], [[expected(WEIGHTS[1], r)] for r in ROWS], 1e-5)
+    # The binary answer keeps its shape and gains the parallel `classes` (class 1: p >= 0.5).
+    assert [c["class"] for c in body["classes"]] == [
+        "1" if p >= 0.5 else "0" for (p,) in body["predictions"]
+    ]
 
     # serving_raw (every value present), and serialized examples in both b64 forms.
     full = [r for r in ROWS if None not in r.values()]

@@ -1,6 +1,10 @@
-"""A tiny SavedModel with the model contract's signatures, built with tf.Module: a logistic
-function of the raw taxi features fare, trip_miles, trip_start_hour and payment_type, whose
-fare weight differs per version. Small and fast, for the service's tests."""
+"""Tiny SavedModels with the model contract's signatures, built with tf.Module, on the raw
+features fare, trip_miles, trip_start_hour and payment_type. Small and fast, for the
+service's tests:
+
+- make_model: binary, a logistic function whose fare weight differs per version;
+- make_task_model: per task (binary, multiclass: softmax over 3 classes, regression: a
+  linear value), each with its formula in plain Python (task_expected)."""
 
 from __future__ import annotations
 
@@ -28,20 +32,37 @@ ROWS = [
 def make_model(path: Path, weight: float) -> Path:
     import tensorflow as tf
 
+    def score(self, fare, trip_miles, trip_start_hour, payment_type):
+        z = (
+            self.weight * fare
+            + 0.05 * trip_miles
+            + 0.01 * tf.cast(trip_start_hour, tf.float32)
+            + tf.where(tf.equal(payment_type, "Cash"), 0.3, 0.0)
+            - 1.0
+        )
+        return tf.sigmoid(z)[:, None]
+
+    sidecar = {
+        "model_name_hint": "tiny",
+        "label_key": "big_tipper",
+        "raw_feature_spec": RAW_FEATURE_SPEC,
+        "hyperparameters": {"weight": weight},
+        "created_at": "2024-01-01T00:00:00+00:00",
+    }
+    return _save(path, score, weight, sidecar)
+
+
+def _save(path: Path, score, weight: float, sidecar: dict) -> Path:
+    """A SavedModel whose signatures answer {"outputs": score(features)}, plus the sidecar."""
+    import tensorflow as tf
+
     class Tiny(tf.Module):
         def __init__(self):
             super().__init__()
             self.weight = tf.Variable(weight, dtype=tf.float32)
 
         def _score(self, fare, trip_miles, trip_start_hour, payment_type):
-            z = (
-                self.weight * fare
-                + 0.05 * trip_miles
-                + 0.01 * tf.cast(trip_start_hour, tf.float32)
-                + tf.where(tf.equal(payment_type, "Cash"), 0.3, 0.0)
-                - 1.0
-            )
-            return tf.sigmoid(z)[:, None]
+            return score(self, fare, trip_miles, trip_start_hour, payment_type)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def serving_default(self, examples):
@@ -73,15 +94,54 @@ def make_model(path: Path, weight: float) -> Path:
         str(path),
         signatures={"serving_default": module.serving_default, "serving_raw": module.serving_raw},
     )
-    sidecar = {
-        "model_name_hint": "tiny",
-        "label_key": "big_tipper",
-        "raw_feature_spec": RAW_FEATURE_SPEC,
-        "hyperparameters": {"weight": weight},
-        "created_at": "2024-01-01T00:00:00+00:00",
-    }
     (Path(path) / "mlops_model.json").write_text(json.dumps(sidecar))
     return Path(path)
+
+
+IRIS = ["setosa", "versicolor", "virginica"]
+DROP = "<drop>"  # an override value that removes the sidecar field
+
+
+def make_task_model(path: Path, kind: str, **overrides) -> Path:
+    """A model of the task `kind`: binary (p = sigmoid(0.2 fare - 2)), multiclass (softmax of
+    three logits, classes IRIS), regression (a linear value). Keyword arguments override the
+    sidecar's fields (DROP removes one)."""
+    import tensorflow as tf
+
+    def score(self, fare, trip_miles, trip_start_hour, payment_type):
+        hour = tf.cast(trip_start_hour, tf.float32)
+        cash = tf.where(tf.equal(payment_type, "Cash"), 1.0, 0.0)
+        if kind == "binary":
+            return tf.sigmoid(self.weight * fare - 2.0)[:, None]
+        if kind == "multiclass":
+            return tf.nn.softmax(tf.stack([0.1 * fare, 0.2 * trip_miles, 0.05 * hour + cash], 1))
+        return (2.0 * fare + trip_miles + 0.1 * hour + cash)[:, None]
+
+    content = {
+        "label_key": "label",
+        "raw_feature_spec": RAW_FEATURE_SPEC,
+        "task": kind,
+        "classes": {"binary": ["0", "1"], "multiclass": IRIS, "regression": None}[kind],
+        **overrides,
+    }
+    return _save(path, score, 0.2, {k: v for k, v in content.items() if v != DROP})
+
+
+def task_expected(task: str, row: dict) -> list[float]:
+    """make_task_model's output row for one raw row, in plain Python (absent: 0 / "")."""
+    import math
+
+    fare = row.get("fare") or 0.0
+    miles = row.get("trip_miles") or 0.0
+    hour = row.get("trip_start_hour") or 0
+    cash = 1.0 if row.get("payment_type") == "Cash" else 0.0
+    if task == "binary":
+        return [1 / (1 + math.exp(-(0.2 * fare - 2.0)))]
+    if task == "multiclass":
+        z = [0.1 * fare, 0.2 * miles, 0.05 * hour + cash]
+        e = [math.exp(v - max(z)) for v in z]
+        return [v / sum(e) for v in e]
+    return [2 * fare + miles + 0.1 * hour + cash]
 
 
 def expected(weight: float, row: dict) -> float:

@@ -165,8 +165,9 @@ class ModelHolder:
         }
 
     def status(self, version: int | None = None) -> dict[str, Any]:
-        """TF Serving's GetModelStatus answer, plus `routing` (not TF Serving's): which
-        version is stable, which canary with what share, and what serving.json asks for."""
+        """TF Serving's GetModelStatus answer, plus (not TF Serving's) each loaded version's
+        role, task and classes, and `routing`: which version is stable, which canary with
+        what share, and what serving.json asks for."""
         r = self.routing
         roles = {}
         if r.stable is not None:
@@ -183,6 +184,7 @@ class ModelHolder:
                     "state": "AVAILABLE",
                     "status": {"error_code": "OK", "error_message": ""},
                     "role": roles[v],
+                    **r.models[v].task.describe(),
                 }
             else:
                 entry = {

@@ -5,6 +5,10 @@
     POST /v1/models/NAME:predict                routed to stable or canary
     POST /v1/models/NAME/versions/N:predict     that version
 
+A prediction answers {"predictions": [...], "classes"?: [...], "model_version", "request_id"}:
+predictions are serving_default's rows as the model gives them; classification models add
+`classes`, one {class_id, class, probability} per prediction (deploy_model.tasks).
+
 Answers are JSON; errors are {"error": "..."} with a 4xx (the client's fault) or 5xx status,
 and the server keeps serving. A body over the size limit is refused (413) from its
 Content-Length, without reading it."""
@@ -174,20 +178,22 @@ class Handler(BaseHTTPRequestHandler):
             print(f"[serve] {request_id}: {type(e).__name__}: {e}", file=sys.stderr)
             self._error(500, f"prediction failed: {type(e).__name__}: {e}")
             return
+        answer: dict[str, Any] = {"predictions": predictions}
+        classes = model.task.classes_of(predictions)
+        if classes is not None:
+            answer["classes"] = classes
         if self.server.request_log is not None:
             # Before answering: an answered request is in the log (when sampled).
             self.server.request_log.record(
-                request_id, model.version, request.instances, predictions
+                request_id,
+                model.version,
+                request.instances,
+                predictions,
+                task=model.task.task,
+                predicted=model.task.predicted(predictions, classes),
             )
-        self._send(
-            200,
-            {
-                "predictions": predictions,
-                "model_version": str(model.version),
-                "request_id": request_id,
-            },
-            {"X-Model-Version": str(model.version), "X-Request-Id": request_id},
-        )
+        answer.update(model_version=str(model.version), request_id=request_id)
+        self._send(200, answer, {"X-Model-Version": str(model.version), "X-Request-Id": request_id})
 
     def _not_allowed(self) -> None:
         if self._route() is not None:

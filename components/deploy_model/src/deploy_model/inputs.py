@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy_model.tasks import task_from_sidecar
+
 SIDECAR = "mlops_model.json"
 DTYPES = ("int64", "float32", "string")
 
@@ -35,6 +37,10 @@ def read_sidecar(model_dir: Path, what: str = "model") -> dict[str, Any]:
                 f"{what}: {path}: raw_feature_spec[{name!r}].dtype is {dtype!r}; "
                 f"expected one of {', '.join(DTYPES)}"
             )
+    try:
+        task_from_sidecar(sidecar, f"{what}: {path}")  # the service would refuse it
+    except ValueError as e:
+        raise InputError(str(e)) from None
     return sidecar
 
 

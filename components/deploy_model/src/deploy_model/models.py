@@ -1,6 +1,8 @@
-"""One loaded model version: the SavedModel's serving signatures and its raw feature spec
-(from the mlops_model.json sidecar, else from the serving_raw signature's inputs). A version
-counts as loaded only after one warm-up call answered with the contract's output shape."""
+"""One loaded model version: the SavedModel's serving signatures, its raw feature spec and its
+task (from the mlops_model.json sidecar; without one, the spec comes from the serving_raw
+signature's inputs and the task is binary). A version counts as loaded only after one warm-up
+call answered with its task's output shape (one value per example, or one probability per
+class for multiclass)."""
 
 from __future__ import annotations
 
@@ -11,16 +13,25 @@ from typing import Any
 
 from deploy_model.inputs import SIDECAR
 from deploy_model.instances import SIGNATURES, to_inputs
+from deploy_model.tasks import DEFAULT_TASK, ModelTask, task_from_sidecar
 
 _ZERO = {"int64": 0, "float32": 0.0, "string": ""}
 
 
 class LoadedModel:
-    def __init__(self, version: int, path: Path, module: Any, raw_feature_spec: dict):
+    def __init__(
+        self,
+        version: int,
+        path: Path,
+        module: Any,
+        raw_feature_spec: dict,
+        task: ModelTask = DEFAULT_TASK,
+    ):
         self.version = version
         self.path = path
         self._module = module  # keeps the signatures' variables alive
         self.raw_feature_spec = raw_feature_spec
+        self.task = task
         self.signatures = {s: module.signatures[s] for s in SIGNATURES if s in module.signatures}
         self.in_flight = 0  # requests running on this object (status, tests)
         self._lock = threading.Lock()
@@ -62,11 +73,18 @@ def load_model(path: Path, version: int) -> LoadedModel:
         raise ValueError(f"{path}: the SavedModel has no serving_default signature")
     sidecar = path / SIDECAR
     if sidecar.is_file():
-        spec = json.loads(sidecar.read_text())["raw_feature_spec"]
+        content = json.loads(sidecar.read_text())
+        spec = content["raw_feature_spec"]
+        task = task_from_sidecar(content, str(sidecar))
     else:
         spec = _spec_from_signature(module)
-    model = LoadedModel(version, path, module, spec)
+        task = DEFAULT_TASK
+    model = LoadedModel(version, path, module, spec, task)
     warm = model.predict("serving_default", [{k: _ZERO[v["dtype"]] for k, v in spec.items()}])
-    if len(warm) != 1 or len(warm[0]) != 1:
-        raise ValueError(f"{path}: serving_default answered {warm!r}, not one [p] per example")
+    problem = task.output_problem(warm)
+    if problem:
+        raise ValueError(
+            f"{path}: serving_default of this {task.task} model answered {str(warm)[:200]}: "
+            f"{problem}"
+        )
     return model

@@ -1,6 +1,9 @@
 """Sampled request log for live monitoring: JSON lines {request_id, time, model_version,
-instances, predictions} appended to one file per day (UTC) under a folder. Sampling is
-deterministic: of every N requests, rate*N are logged, evenly spread."""
+instances, predictions, task, predicted} appended to one file per day (UTC) under a folder.
+`predictions` are the model's output rows as answered; `task` is the model's task and
+`predicted` what it predicted per instance: the class name (binary, multiclass) or the value
+(regression). Lines written before tasks have no task/predicted (they are binary). Sampling
+is deterministic: of every N requests, rate*N are logged, evenly spread."""
 
 from __future__ import annotations
 
@@ -30,21 +33,28 @@ class RequestLog:
         return int((n + 1) * self.sample_rate) > int(n * self.sample_rate)
 
     def record(
-        self, request_id: str, model_version: int, instances: list[Any], predictions: list
+        self,
+        request_id: str,
+        model_version: int,
+        instances: list[Any],
+        predictions: list,
+        task: str | None = None,
+        predicted: list | None = None,
     ) -> bool:
         """Appends the request when sampled; returns whether it did."""
         if not self.sampled():
             return False
         when = datetime.now(UTC)
-        line = json.dumps(
-            {
-                "request_id": request_id,
-                "time": when.isoformat(timespec="milliseconds"),
-                "model_version": str(model_version),
-                "instances": instances,
-                "predictions": predictions,
-            }
-        )
+        entry = {
+            "request_id": request_id,
+            "time": when.isoformat(timespec="milliseconds"),
+            "model_version": str(model_version),
+            "instances": instances,
+            "predictions": predictions,
+        }
+        if task is not None:
+            entry.update(task=task, predicted=predicted)
+        line = json.dumps(entry)
         with self._lock, self.path_for(when).open("a") as f:
             f.write(line + "\n")
         return True
