@@ -78,8 +78,8 @@ rollback: venv ## drop the canary, or go back to the previous stable version
 lineage: venv ## what the local runs used and produced: make lineage Q="runs" (see README)
 	@$(MLOPS) lineage $(if $(USECASE),--usecase "$(USECASE)") $(or $(Q),runs)
 
-watch: build ## new data under triggers.new_data.prefix: a drift check per new span, retraining on drift (ONCE=1, RETRY=uri)
-	@$(MLOPS) watch $(if $(ONCE),--once) $(if $(RETRY),--retry "$(RETRY)")
+watch: build ## new data under triggers.new_data.prefix: a drift check per new span, retraining on drift (ONCE=1, RETRY=uri, ALL=1: every use case)
+	@$(MLOPS) watch $(if $(ONCE),--once) $(if $(RETRY),--retry "$(RETRY)") $(if $(ALL),--all-usecases)
 
 monitor: build ## model degradation: live metrics from labelled predictions, retraining when below (ONCE=1)
 	@$(MLOPS) monitor $(if $(ONCE),--once) --every $(or $(EVERY),60)

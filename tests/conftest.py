@@ -71,6 +71,7 @@ def _hermetic_environment(monkeypatch):
         "REGISTRY",
         "COMMIT_SHA",
         "ENV",
+        "USECASE",
         "MLOPS_ROOT",
         "REGISTRY_USERNAME",
         "REGISTRY_PASSWORD",

@@ -173,8 +173,19 @@ def _monitor(args) -> None:
 
 def _watch(args) -> None:
     """The new-data trigger: polls triggers.new_data.prefix, a drift check per new span."""
-    from mlops.triggers.watcher import Watcher
+    from mlops.triggers.watcher import Watcher, watch_usecases
 
+    if args.all_usecases:
+        from mlops.core.settings import usecases
+
+        names = usecases(args.root)
+        print(f"[watch] the new data of {', '.join(names)}", flush=True)
+        try:
+            processed = watch_usecases(args.root, names, once=args.once)
+        except KeyboardInterrupt:
+            return
+        print(f"[watch] {processed} new spans processed")
+        return
     watcher = Watcher(args.root)
     if args.retry:
         decision = watcher.retry(args.retry)
@@ -293,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("watch", help="new-data trigger: a drift check on each new span")
     p.add_argument("--once", action="store_true", help="process what is there, then exit")
     p.add_argument("--retry", metavar="URI", help="run a claimed (crashed) or failed span again")
+    p.add_argument("--all-usecases", action="store_true", help="every use case's new data")
     p.set_defaults(func=_watch)
     p = sub.add_parser("status", help="serving model, last runs, spans, trigger decisions")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")

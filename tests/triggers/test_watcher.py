@@ -373,3 +373,35 @@ def test_an_event_with_bad_settings_is_a_failed_decision_naming_the_setting(gcs_
     assert decision.decision == "failed"
     assert "data.validation.drift.numeric_jsd is 0; expected a number above 0" in decision.reason
     assert start.calls == [] and spans(root) == []
+
+
+def test_one_watcher_process_watches_every_use_cases_data(tmp_path):
+    """make watch ALL=1: each use case's prefix is polled with that use case's settings, and
+    its spans start checks with them."""
+    from mlops.triggers.watcher import watch_usecases
+
+    root = trigger_project(tmp_path / "project")
+    settings = root / "settings.yaml"
+    settings.write_text(settings.read_text() + "usecase: first\n")
+    for name in ("first", "second"):
+        folder = root / "pipelines" / "usecases" / name
+        folder.mkdir(parents=True)
+        (folder / "settings.yaml").write_text(f"triggers: {{new_data: {{prefix: in/{name}}}}}\n")
+        write_span(root, f"../in/{name}/day1.csv")
+    seen = []
+
+    class Recording(FakeStart):
+        def __call__(self, root, pipeline, reason, **kw):
+            seen.append((os.environ.get("USECASE"), kw.get("data")))
+            return super().__call__(root, pipeline, reason, **kw)
+
+    start = Recording(root)
+    processed = watch_usecases(
+        root, ["first", "second"], once=True, watcher_factory=lambda r: Watcher(r, start=start)
+    )
+    assert processed == 2
+    assert sorted(seen) == [
+        ("first", str(root / "in" / "first" / "day1.csv")),
+        ("second", str(root / "in" / "second" / "day1.csv")),
+    ]
+    assert "USECASE" not in os.environ  # restored after each use case

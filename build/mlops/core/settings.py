@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from dataclasses import dataclass
@@ -147,3 +148,21 @@ def lookup(root: Path, key: str, env: str | None = None) -> Any:
             raise BuildError(f"{path}: {key} is missing")
         value = value[part]
     return value
+
+
+@contextlib.contextmanager
+def selected_usecase(name: str | None):
+    """Within the block, settings load for use case `name` (as USECASE=name does): for a
+    process that serves several use cases in turn, such as one watcher for all of them."""
+    previous = os.environ.get("USECASE")
+    if name is None:
+        os.environ.pop("USECASE", None)
+    else:
+        os.environ["USECASE"] = name
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("USECASE", None)
+        else:
+            os.environ["USECASE"] = previous

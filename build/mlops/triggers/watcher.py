@@ -452,3 +452,33 @@ def _span_of_event(settings, bucket: str, name: str, generation: str) -> tuple[S
     if rest or not fnmatch.fnmatch(relative, settings.pattern):
         return None, f"{uri} does not match triggers.new_data.pattern {settings.pattern!r}"
     return Span(uri, f"generation={generation}"), ""
+
+
+def watch_usecases(
+    root: Path,
+    names: list[str],
+    once: bool = False,
+    max_polls: int | None = None,
+    sleep=time.sleep,
+    watcher_factory=None,
+) -> int:
+    """One process watching every named use case's new-data prefix: each round polls each
+    use case in turn, with that use case's settings; returns the spans processed."""
+    from mlops.core.settings import selected_usecase
+
+    make = watcher_factory or Watcher
+    watchers = {name: make(root) for name in names}
+    processed = polls = 0
+    while True:
+        for name, watcher in watchers.items():
+            with selected_usecase(name):
+                processed += len([d for d in watcher.poll_once() if d.kind != KIND])
+        polls += 1
+        if once or (max_polls is not None and polls >= max_polls):
+            return processed
+        with selected_usecase(names[0]):
+            try:
+                poll_s = watchers[names[0]].settings().poll_s
+            except BuildError:
+                poll_s = 10.0
+        sleep(poll_s)
