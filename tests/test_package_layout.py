@@ -26,7 +26,7 @@ ALLOWED = {
     "monitoring": {"core", "lineage", "triggers"},
     "usecases": {"core"},
     "testing": {"core", "ci", "local_runs"},
-    "bench": {"core", "ci", "lineage", "local_runs", "serving", "testing"},
+    "bench": {"core", "ci", "lineage", "local_runs", "serving", "ct", "testing"},
 }
 TOP_MODULES = {"__init__", "__main__", "cli"}
 

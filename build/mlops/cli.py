@@ -95,12 +95,14 @@ def _deploy(args) -> None:
 
 
 # Each writes bench/results/<name>.json: cold/no-change/one-component builds; the data
-# components at 1x and 100x; train, evaluate, serve on the sample; `make run` cold and warm.
+# components at 1x and 100x; train, evaluate, serve on the sample; `make run` cold and warm;
+# each use case's model beside reference models.
 BENCHMARKS = {
     "build": "mlops.bench.build",
     "data": "mlops.bench.data",
     "model": "mlops.bench.model",
     "pipeline": "mlops.bench.pipeline",
+    "quality": "mlops.bench.quality",
 }
 
 
