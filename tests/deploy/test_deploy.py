@@ -94,6 +94,63 @@ def test_first_deploy_creates_everything(dev, kfp_api, gcs):
     ]
 
 
+USECASE_PIPELINE = """
+from kfp import dsl
+from pipelines.component_store import default_store
+
+hello = default_store().load_component("hello")
+
+
+@dsl.pipeline(name="per-use-case")
+def hello_pipeline(model_name: str, label: str):
+    hello(message=model_name, repeat=1)
+    hello(message=label, repeat=1)
+"""
+
+
+def test_one_pipeline_runs_and_is_scheduled_per_use_case(dev, kfp_api):
+    """The pipeline takes use case settings: one upload and version, then a run and a
+    recurring run per use case, each with its own settings' values."""
+    root = dev()
+    (root / "pipelines" / "hello_pipeline.py").write_text(USECASE_PIPELINE)
+    settings = yaml.safe_load((root / "settings.yaml").read_text())
+    settings.pop("pipelines")
+    settings.update(
+        usecase="a",
+        data={"splits": {"train": 2, "eval": 1}},
+        model={"train": {"hidden_units": "8", "learning_rate": 0.1, "epochs": 1,
+                         "batch_size": 8}},
+        serving={"registry": "registry"},
+    )  # fmt: skip
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings))
+    for case, task in (("a", "binary"), ("b", "regression")):
+        folder = root / "pipelines" / "usecases" / case
+        folder.mkdir(parents=True)
+        (folder / "schema.pbtxt").write_text("feature { name: 'x' type: FLOAT }\n")
+        (folder / "t.py").write_text("def preprocessing_fn(inputs):\n    return inputs\n")
+        overlay = {
+            "data": {"source": f"{case}.csv", "label": f"y_{case}",
+                     "schema": f"pipelines/usecases/{case}/schema.pbtxt"},
+            "model": {"name": f"model_{case}", "task": task, "label_key": f"y_{case}",
+                      "transform_module": f"pipelines/usecases/{case}/t.py",
+                      "evaluation": {"metrics": ["ExampleCount"]}},
+        }  # fmt: skip
+        (folder / "settings.yaml").write_text(yaml.safe_dump(overlay))
+    compile_all(root)
+    [record] = deploy.deploy(root, "dev")
+    assert record.data["status"] == "deployed"
+    assert len(kfp_api.pipelines) == 1 and len(kfp_api.versions) == 1
+    runs = {r["display_name"]: r["runtime_config"]["parameters"] for r in kfp_api.runs.values()}
+    assert runs == {
+        f"hello_pipeline-a-{SHA1[:12]}": {"model_name": "model_a", "label": "y_a"},
+        f"hello_pipeline-b-{SHA1[:12]}": {"model_name": "model_b", "label": "y_b"},
+    }
+    schedules = {r["display_name"] for r in kfp_api.recurring_runs.values()}
+    assert schedules == {"hello_pipeline-a-schedule", "hello_pipeline-b-schedule"}
+    stages = record_of(root, SHA1)["stages"]
+    assert {"run a", "run b", "schedule a", "schedule b"} <= set(stages)
+
+
 def test_the_same_commit_twice_creates_nothing_new(dev, kfp_api):
     root = dev()
     deploy.deploy(root, "dev")
