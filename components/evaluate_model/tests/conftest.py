@@ -1,4 +1,5 @@
-"""Puts this component's src/ on the import path, as the image's PYTHONPATH does; fixtures:
+"""Puts this component's src/ on the import path, as the image's PYTHONPATH does, and this
+folder (task_models.py: small multiclass and regression models); fixtures:
 raw Examples from rows of the taxi CSV, a small SavedModel with the contract's signature names
 (for the input checks, which read signatures only), real taxi models trained once per session
 with train_model's test entry point (a good one, and a worse one trained on shuffled labels),
@@ -19,6 +20,8 @@ from mlops.testing.raw_examples import read_taxi_rows
 # TF 2.16 defaults to Keras 3; TFT 1.16 and TFMA 0.47 need Keras 2 (as the base image sets).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+# The test helpers beside this file (task_models), for test modules to import.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REPO = Path(__file__).resolve().parents[3]
 RAW_SCHEMA = REPO / "pipelines" / "usecases" / "taxi" / "schema.pbtxt"

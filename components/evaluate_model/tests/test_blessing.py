@@ -164,3 +164,43 @@ def test_report_without_baseline_says_change_thresholds_are_ignored():
     # One column per metric: no baseline columns.
     assert "<tr><th>slice</th><th>example_count</th><th>auc</th><th>binary_accuracy</th>" in html
     assert "colspan" not in html
+
+
+def test_multiclass_report_names_classes_and_shows_unpredicted_examples():
+    from evaluate_model import plan, task
+    from evaluate_model.evaluate import ConfusionMatrix
+
+    s = config.parse(json.dumps({"thresholds": {"Recall/macro_average": {"lower": 0.5}}}))
+    model_task = task.ModelTask(task.MULTICLASS, ("cat", "dog"))
+    p = plan.resolve(s, model_task)
+    values = {
+        "example_count": 10.0,
+        "sparse_categorical_accuracy": 0.7,
+        "recall/class_id=0": 0.75,
+        "recall/class_id=1": 0.5,
+        "recall/macro_average": 0.625,
+    }
+    # Two examples had no class above the matrix's threshold (metric_options thresholds).
+    matrix = ConfusionMatrix((0, 1), (0, 1, -1), ((3.0, 0.0, 1.0), (2.0, 3.0, 1.0)), 0.5)
+    evaluation = Evaluation([SliceResult({}, values, confusion_matrix=matrix)], True)
+    b = blessing.decide(s, evaluation, None)
+    assert b.blessed and b.checks[0].metric_key == "recall/macro_average"
+    html = report.render(s, evaluation, b, "/m", "/d", p)
+
+    assert "<tr><th>task</th><td>multiclass</td></tr>" in html
+    assert "<p>2 classes: cat, dog</p>" in html
+    assert (
+        "<tr><th>actual \\ predicted</th><th>cat</th><th>dog</th><th>(no prediction)</th>"
+        "<th>total</th></tr>" in html
+    )
+    assert (
+        '<tr><th>dog</th><td class="num">2</td><td class="num diagonal">3</td>'
+        '<td class="num">1</td><td class="num">6</td></tr>' in html
+    )
+    assert '<tr><td>0</td><td>cat</td><td class="num">0.7500</td>' in html
+    # Per-class values are in their table, not the per-slice one.
+    slice_table = html[html.index("Metrics per slice") : html.index("Per class")]
+    assert "recall/macro_average" in slice_table and "class_id" not in slice_table
+    assert SliceResult({}, values, confusion_matrix=matrix).to_json(model_task.class_name)[
+        "confusion_matrix"
+    ]["predicted"] == ["cat", "dog", "(no prediction)"]

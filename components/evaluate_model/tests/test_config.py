@@ -55,6 +55,27 @@ def test_a_metric_named_only_by_a_threshold_is_computed():
     assert s.thresholds[0].describe() == ">= 0.1 and <= 0.9"
 
 
+def test_no_metrics_means_the_task_defaults_later():
+    s = _parse({"thresholds": {"AUC/macro_average": {"lower": 0.6}}})
+    assert s.default_metrics and s.metrics == ("AUC",)
+    assert s.key_of("AUC/macro_average") == "auc/macro_average"
+    assert s.binarize is None and s.aggregate is None
+
+
+def test_binarize_and_aggregate_parse():
+    s = _parse(
+        {
+            "metrics": ["Precision"],
+            "binarize": {"class_ids": [0, 2], "top_k_list": [1]},
+            "aggregate": {"macro_average": True, "micro_average": False, "class_weights": {"2": 3}},
+        }
+    )
+    assert [str(v) for v in s.binarize.variants()] == ["class_id=0", "class_id=2", "top_k=1"]
+    assert [str(v) for v in s.aggregate.variants()] == ["macro_average"]
+    assert s.aggregate.class_weights == {2: 3.0}
+    assert _parse({"metrics": ["AUC"], "binarize": {}}).binarize.variants() == ()
+
+
 def test_keras_metric_names_are_accepted():
     # Not a TFMA class name (TFMA's is BinaryCrossEntropy): tf.keras' own.
     s = _parse({"metrics": ["BinaryCrossentropy"]})
@@ -72,7 +93,27 @@ def test_keras_metric_names_are_accepted():
         ('{"metrics": ["auc"]}', "did you mean AUC?"),
         ('{"metrics": "AUC"}', "eval_config.metrics is 'AUC'"),
         ('{"metrics": ["AUC", "AUC"]}', "lists AUC more than once"),
-        ('{"metrics": []}', "metrics is empty and no threshold"),
+        (
+            '{"metrics": ["AUC"], "thresholds": {"AUC/macro": {"lower": 0.5}}}',
+            "unknown metric suffix 'macro'",
+        ),
+        (
+            '{"metrics": ["AUC"], "thresholds": {"AUC/top_k=0": {"lower": 0.5}}}',
+            "eval_config.thresholds.AUC/top_k=0 ('AUC/top_k=0'): top_k is 0; expected 1 or more",
+        ),
+        ('{"binarize": {"class_id": [0]}}', "eval_config.binarize: unknown key(s) class_id"),
+        ('{"binarize": {"class_ids": [0, -1]}}', "eval_config.binarize.class_ids is [0, -1]"),
+        (
+            '{"binarize": {"top_k_list": [1, 1]}}',
+            "eval_config.binarize.top_k_list lists a value twice",
+        ),
+        ('{"binarize": [0, 1]}', "eval_config.binarize is [0, 1]"),
+        ('{"aggregate": {"macro": true}}', "eval_config.aggregate: unknown key(s) macro"),
+        ('{"aggregate": {"macro_average": "yes"}}', "eval_config.aggregate.macro_average is 'yes'"),
+        (
+            '{"aggregate": {"class_weights": {"setosa": 1}}}',
+            "eval_config.aggregate.class_weights: key 'setosa' is not a class id",
+        ),
         ('{"metrics": ["AUC"], "slices": ["trip_start_hour"]}', "eval_config.slices is"),
         ('{"metrics": ["AUC"], "label_key": ""}', "eval_config.label_key is ''"),
         (

@@ -29,8 +29,8 @@ class BaselineInfo:
 
 @dataclass(frozen=True)
 class ThresholdCheck:
-    metric: str  # as configured, e.g. "AUC"
-    metric_key: str  # TFMA's name, e.g. "auc"
+    metric: str  # as configured, e.g. "AUC" or "AUC/macro_average"
+    metric_key: str  # its output name, e.g. "auc" or "auc/macro_average"
     kind: str  # "value" | "change"
     rule: str  # readable, e.g. ">= 0.75"
     slice: str
@@ -113,13 +113,17 @@ def _change_reason(
 
 
 def decide(
-    settings: EvalSettings, evaluation: Evaluation, baseline: BaselineInfo | None
+    settings: EvalSettings,
+    evaluation: Evaluation,
+    baseline: BaselineInfo | None,
+    extra_notes: tuple[str, ...] = (),
 ) -> Blessing:
+    """extra_notes: said before the verdict's own (e.g. why a baseline was set aside)."""
     overall = evaluation.overall()
     checks: list[ThresholdCheck] = []
     reasons: list[str] = []
     failed: list[dict[str, Any]] = []
-    notes: list[str] = []
+    notes: list[str] = list(extra_notes)
     used: set[int] = set()  # TFMA failures accounted for by a configured threshold
 
     def record(f: Failure, metric: str, extra: dict[str, Any]) -> None:
@@ -137,7 +141,7 @@ def decide(
         )
 
     for t in settings.thresholds:
-        key = settings.metric_names[t.metric]
+        key = settings.key_of(t.metric)
         value = overall.candidate.get(key)
         failure = _failure_for(evaluation.failures, key, "value")
         status = FAIL if failure else PASS
@@ -159,7 +163,7 @@ def decide(
         )
 
     for t in settings.change_thresholds:
-        key = settings.metric_names[t.metric]
+        key = settings.key_of(t.metric)
         if baseline is None:
             checks.append(
                 ThresholdCheck(

@@ -1,17 +1,22 @@
 """The `eval_config` input: settings.yaml's `model.evaluation` section as JSON, parsed and
 checked into an EvalSettings. Every problem raises InputError naming the field and value.
 
-    {"label_key": "big_tipper",
+    {"label_key": "label",
      "metrics": ["ExampleCount", "AUC", "BinaryAccuracy", "Calibration", "Precision", "Recall"],
-     "slices": [[], ["trip_start_hour"], ["payment_type"]],
+     "slices": [[], ["hour"], ["segment"]],
      "thresholds": {"AUC": {"lower": 0.75}},
      "change_thresholds": {"AUC": {"direction": "higher", "absolute": -0.01}},
-     "metric_options": {"AUC": {"num_thresholds": 1000}}}
+     "metric_options": {"AUC": {"num_thresholds": 1000}},
+     "binarize": {"class_ids": [0, 1, 2]},          (multiclass models only)
+     "aggregate": {"macro_average": true}}          (multiclass models only)
 
-Metric names are class names of TFMA metrics (tfma.metrics) or of tf.keras metrics. A metric
-that only a threshold names is computed too. Thresholds apply to the overall slice.
-`metric_options` passes keyword arguments to a listed metric's TFMA class (its MetricConfig
-config), e.g. fewer AUC thresholds than TFMA's 10,000."""
+Metric names are class names of TFMA metrics (tfma.metrics) or of tf.keras metrics; no
+`metrics` means the defaults of the model's task (plan.py). A metric that only a threshold
+names is computed too. Threshold keys may carry a variant suffix ("AUC/macro_average",
+"Precision/class_id=2": metric_keys.py); whether it fits the model's task is checked once the
+model's task is known (plan.py). Thresholds apply to the overall slice. `metric_options`
+passes keyword arguments to a metric's TFMA class (its MetricConfig config), e.g. fewer AUC
+thresholds than TFMA's 10,000."""
 
 from __future__ import annotations
 
@@ -21,14 +26,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluate_model.inputs import InputError
+from evaluate_model.metric_keys import AGGREGATIONS, Variant, key_name, split_ref
 
-KEYS = ("label_key", "metrics", "slices", "thresholds", "change_thresholds", "metric_options")
+KEYS = (
+    "label_key",
+    "metrics",
+    "slices",
+    "thresholds",
+    "change_thresholds",
+    "metric_options",
+    "binarize",
+    "aggregate",
+)
 DIRECTIONS = ("higher", "lower")
+BINARIZE_KEYS = ("class_ids", "top_k_list", "k_list")
 
 
 @dataclass(frozen=True)
 class ValueThreshold:
-    metric: str  # the configured class name, e.g. "AUC"
+    metric: str  # as configured: a class name with an optional variant, "AUC/macro_average"
     lower: float | None = None
     upper: float | None = None
 
@@ -62,6 +78,34 @@ class ChangeThreshold:
 
 
 @dataclass(frozen=True)
+class Binarize:
+    """Multiclass binarization (TFMA BinarizationOptions): one variant per entry."""
+
+    class_ids: tuple[int, ...] = ()
+    top_k_list: tuple[int, ...] = ()
+    k_list: tuple[int, ...] = ()
+
+    def variants(self) -> tuple[Variant, ...]:
+        return (
+            *(Variant("class_id", i) for i in self.class_ids),
+            *(Variant("top_k", k) for k in self.top_k_list),
+            *(Variant("k", k) for k in self.k_list),
+        )
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Multiclass aggregation (TFMA AggregationOptions): one variant per kind that is true;
+    class_weights {class id: weight}, default every class weighing 1."""
+
+    kinds: tuple[str, ...] = ()  # of metric_keys.AGGREGATIONS
+    class_weights: dict[int, float] | None = None
+
+    def variants(self) -> tuple[Variant, ...]:
+        return tuple(Variant(k) for k in self.kinds)
+
+
+@dataclass(frozen=True)
 class EvalSettings:
     label_key: str | None
     metrics: tuple[str, ...]  # class names, configured ones first, then threshold-only ones
@@ -70,6 +114,16 @@ class EvalSettings:
     change_thresholds: tuple[ChangeThreshold, ...] = ()
     metric_names: dict[str, str] = field(default_factory=dict)  # class name -> TFMA key name
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # class -> kwargs
+    # No `metrics` configured: the task's defaults, then the threshold-only ones above.
+    default_metrics: bool = False
+    binarize: Binarize | None = None  # None: the defaults (plan.py)
+    aggregate: Aggregate | None = None  # None: the defaults (plan.py)
+
+    def key_of(self, metric: str) -> str:
+        """The output name of a configured metric reference: "AUC/macro_average" ->
+        "auc/macro_average"."""
+        name, variant = split_ref(metric, "eval_config")
+        return key_name(self.metric_names[name], variant)
 
 
 def parse(text: str) -> EvalSettings:
@@ -109,12 +163,14 @@ def parse(text: str) -> EvalSettings:
 
     names = list(metrics)
     for t in (*thresholds, *change_thresholds):
-        if t.metric not in names:
-            names.append(t.metric)
-    if not names:
-        raise InputError("eval_config.metrics is empty and no threshold names a metric")
-    metric_options = _metric_options(raw.get("metric_options") or {}, names)
-    metric_names = resolve_metric_names(names)
+        kind = "thresholds" if isinstance(t, ValueThreshold) else "change_thresholds"
+        name, _ = split_ref(t.metric, f"eval_config.{kind}.{t.metric}")
+        if name not in names:
+            names.append(name)
+    raw_options = raw.get("metric_options") or {}
+    # Without configured metrics the task's defaults apply: options may name one of them.
+    metric_options = _metric_options(raw_options, names if metrics else None)
+    metric_names = resolve_metric_names([*names, *(n for n in metric_options if n not in names)])
     return EvalSettings(
         label_key=label_key,
         metrics=tuple(names),
@@ -123,14 +179,80 @@ def parse(text: str) -> EvalSettings:
         change_thresholds=change_thresholds,
         metric_names=metric_names,
         metric_options=metric_options,
+        default_metrics=not metrics,
+        binarize=_binarize(raw["binarize"]) if "binarize" in raw else None,
+        aggregate=_aggregate(raw["aggregate"]) if "aggregate" in raw else None,
     )
 
 
-def _metric_options(raw: Any, names: list[str]) -> dict[str, dict[str, Any]]:
+def _int_list(where: str, value: Any, minimum: int) -> tuple[int, ...]:
+    ok = isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value
+    )
+    if not ok:
+        raise InputError(f"{where} is {value!r}; expected a list of integers >= {minimum}")
+    if len(set(value)) != len(value):
+        raise InputError(f"{where} lists a value twice: {value!r}")
+    return tuple(value)
+
+
+def _binarize(value: Any) -> Binarize:
+    where = "eval_config.binarize"
+    if not isinstance(value, dict):
+        raise InputError(
+            f"{where} is {value!r}; expected {{class_ids: [...], top_k_list: [...], "
+            "k_list: [...]}} (any of them; {} for none)"
+        )
+    unknown = sorted(set(value) - set(BINARIZE_KEYS))
+    if unknown:
+        raise InputError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(BINARIZE_KEYS)}"
+        )
+    return Binarize(
+        class_ids=_int_list(f"{where}.class_ids", value.get("class_ids", []), 0),
+        top_k_list=_int_list(f"{where}.top_k_list", value.get("top_k_list", []), 1),
+        k_list=_int_list(f"{where}.k_list", value.get("k_list", []), 1),
+    )
+
+
+def _aggregate(value: Any) -> Aggregate:
+    where = "eval_config.aggregate"
+    known = (*AGGREGATIONS, "class_weights")
+    if not isinstance(value, dict):
+        raise InputError(
+            f"{where} is {value!r}; expected {{macro_average: true, ...}} ({{}} for none)"
+        )
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    for kind in AGGREGATIONS:
+        if kind in value and not isinstance(value[kind], bool):
+            raise InputError(f"{where}.{kind} is {value[kind]!r}; expected true or false")
+    weights = None
+    if "class_weights" in value:
+        raw = value["class_weights"]
+        if not isinstance(raw, dict) or not raw:
+            raise InputError(
+                f"{where}.class_weights is {raw!r}; expected {{class id: weight, ...}}"
+            )
+        weights = {}
+        for class_id, weight in raw.items():
+            if not str(class_id).isdigit():
+                raise InputError(
+                    f"{where}.class_weights: key {class_id!r} is not a class id (0, 1, ...)"
+                )
+            weight = _number(f"{where}.class_weights.{class_id}", weight)
+            if weight < 0:
+                raise InputError(f"{where}.class_weights.{class_id} is {weight:g}; expected >= 0")
+            weights[int(class_id)] = weight
+    return Aggregate(tuple(k for k in AGGREGATIONS if value.get(k)), weights)
+
+
+def _metric_options(raw: Any, names: list[str] | None) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, dict):
         raise InputError(f"eval_config.metric_options is {raw!r}; expected {{Metric: {{...}}}}")
     for name, options in raw.items():
-        if name not in names:
+        if names is not None and name not in names:
             raise InputError(
                 f"eval_config.metric_options.{name}: not a metric of eval_config.metrics "
                 f"({', '.join(names)})"

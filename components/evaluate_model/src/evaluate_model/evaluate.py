@@ -1,6 +1,8 @@
 """The TFMA run and what it wrote, read back as plain data: the metrics per slice of the
-candidate, the baseline and their difference, and TFMA's validation (its failures with slice,
-metric, value and bound). The blessing and the report work from this.
+candidate, the baseline and their difference (named as metric_keys.py says: "auc",
+"precision/class_id=2", "auc/macro_average"), the candidate's multiclass confusion matrix per
+slice, and TFMA's validation (its failures with slice, metric, value and bound). The blessing
+and the report work from this.
 
 TFMA and TensorFlow are imported inside the functions (the contract check imports main)."""
 
@@ -11,30 +13,61 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evaluate_model.metric_keys import name_of
 from evaluate_model.tfma_config import BASELINE, CANDIDATE
 
 OVERALL = "Overall"
+NO_PREDICTION = -1  # TFMA's predicted class id when no class clears the matrix's threshold
+
+
+def predicted_name(class_id: int, class_name=str) -> str:
+    return "(no prediction)" if class_id == NO_PREDICTION else class_name(class_id)
+
+
+@dataclass(frozen=True)
+class ConfusionMatrix:
+    """Counts of (actual class id, predicted class id): the predicted class is the highest
+    prediction (at TFMA's default threshold 0), NO_PREDICTION when none clears threshold."""
+
+    actual: tuple[int, ...]  # row class ids
+    predicted: tuple[int, ...]  # column class ids
+    counts: tuple[tuple[float, ...], ...]  # counts[row][column]
+    threshold: float = 0.0
+
+    def to_json(self, class_name=str) -> dict[str, Any]:
+        return {
+            "actual": [class_name(i) for i in self.actual],
+            "predicted": [predicted_name(i, class_name) for i in self.predicted],
+            "actual_class_ids": list(self.actual),
+            "predicted_class_ids": list(self.predicted),
+            "counts": [list(row) for row in self.counts],
+            "threshold": self.threshold,
+        }
 
 
 @dataclass(frozen=True)
 class SliceResult:
-    features: dict[str, Any]  # {} for the overall slice, else {"trip_start_hour": 3}
-    candidate: dict[str, float]  # TFMA metric name -> value
+    features: dict[str, Any]  # {} for the overall slice, else {"hour": 3}
+    candidate: dict[str, float]  # metric key name -> value
     baseline: dict[str, float] | None = None
     diff: dict[str, float] | None = None  # candidate - baseline
+    confusion_matrix: ConfusionMatrix | None = None  # the candidate's, multiclass models
 
     @property
     def name(self) -> str:
         return slice_name(self.features)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, class_name=str) -> dict[str, Any]:
+        result = {
             "slice": self.name,
             "features": self.features,
             "candidate": finite(self.candidate),
             "baseline": finite(self.baseline),
             "diff": finite(self.diff),
         }
+        if self.confusion_matrix is not None:
+            result["confusion_matrix"] = self.confusion_matrix.to_json(class_name)
+        return result
 
 
 def finite(values: dict[str, float] | None) -> dict[str, float | None] | None:
@@ -132,13 +165,54 @@ def _scalar(value) -> float | None:
     return None
 
 
-def read_results(
-    output_path: Path, slice_order: tuple[tuple[str, ...], ...], with_baseline: bool
-) -> Evaluation:
-    """The metrics and validation TFMA wrote to output_path. Slices come in the configured
-    order (the overall slice first), then by value."""
+def _confusion_matrices(output_path: Path, num_classes: int) -> dict[tuple, ConfusionMatrix]:
+    """The candidate's multiclass confusion matrix per slice key (as _slice_features items),
+    with a row and a column for each of the num_classes classes, seen in the slice or not."""
     import tensorflow_model_analysis as tfma
 
+    result = {}
+    for record in tfma.load_plots(str(output_path)):
+        if record.HasField("cross_slice_key"):
+            continue
+        for kv in record.plot_keys_and_values:
+            if kv.key.model_name not in ("", CANDIDATE) or kv.key.output_name:
+                continue
+            if not kv.value.HasField("multi_class_confusion_matrix_at_thresholds"):
+                continue
+            matrices = kv.value.multi_class_confusion_matrix_at_thresholds.matrices
+            if not matrices:
+                continue
+            # The argmax matrix (threshold 0) when metric_options asked for several.
+            chosen = next((m for m in matrices if m.threshold == 0.0), matrices[0])
+            cells = {
+                (e.actual_class_id, e.predicted_class_id): e.num_weighted_examples
+                for e in chosen.entries
+            }
+            actual = sorted({a for a, _ in cells} | set(range(num_classes)))
+            # Every actual class is also a column, so that the diagonal is complete.
+            predicted = sorted({p for _, p in cells} | set(actual))
+            if NO_PREDICTION in predicted:  # last: it is no class
+                predicted = [p for p in predicted if p != NO_PREDICTION] + [NO_PREDICTION]
+            counts = tuple(tuple(cells.get((a, p), 0.0) for p in predicted) for a in actual)
+            key = tuple(_slice_features(record.slice_key).items())
+            result[key] = ConfusionMatrix(
+                tuple(actual), tuple(predicted), counts, float(chosen.threshold)
+            )
+    return result
+
+
+def read_results(
+    output_path: Path,
+    slice_order: tuple[tuple[str, ...], ...],
+    with_baseline: bool,
+    num_classes: int = 0,
+) -> Evaluation:
+    """The metrics, plots and validation TFMA wrote to output_path. Slices come in the
+    configured order (the overall slice first), then by value. num_classes: a multiclass
+    model's, for confusion matrices with every class."""
+    import tensorflow_model_analysis as tfma
+
+    matrices = _confusion_matrices(output_path, num_classes)
     slices = []
     for record in tfma.load_metrics(str(output_path)):
         if record.HasField("cross_slice_key"):
@@ -148,23 +222,26 @@ def read_results(
         diff: dict[str, float] = {}
         for kv in record.metric_keys_and_values:
             key = kv.key
-            if key.output_name or key.HasField("sub_key"):
-                continue  # one output, no top-k or class sub-keys in this contract
+            if key.output_name:
+                continue  # the contract's models have one output
             number = _scalar(kv.value)
             if number is None:
                 continue
+            name = name_of(key)
             if key.is_diff:
-                diff[key.name] = number
+                diff[name] = number
             elif with_baseline and key.model_name == BASELINE:
-                baseline[key.name] = number
+                baseline[name] = number
             elif key.model_name in ("", CANDIDATE):
-                candidate[key.name] = number
+                candidate[name] = number
+        features = _slice_features(record.slice_key)
         slices.append(
             SliceResult(
-                _slice_features(record.slice_key),
+                features,
                 dict(sorted(candidate.items())),
                 dict(sorted(baseline.items())) if with_baseline else None,
                 dict(sorted(diff.items())) if with_baseline else None,
+                matrices.get(tuple(features.items())),
             )
         )
     order = {tuple(s): i for i, s in enumerate(slice_order)}
@@ -189,7 +266,7 @@ def read_results(
             failures.append(
                 Failure(
                     slice=name,
-                    metric=f.metric_key.name,
+                    metric=name_of(f.metric_key),
                     kind=kind,
                     value=float(f.metric_value.double_value.value),
                     bound=bound,

@@ -1,6 +1,7 @@
 """Evaluate model: TensorFlow Model Analysis of a candidate model on the eval split, against
 value thresholds and, when there is a baseline (the registry's stable version, or an explicit
-baseline_model), change thresholds; the verdict `blessed` gates deployment.
+baseline_model), change thresholds; the verdict `blessed` gates deployment. What is computed
+follows the model's task (binary, multiclass, regression), read from its mlops_model.json.
 
 Outputs:
   evaluation/  TFMA's output (metrics, plots, validations, eval_config.json) + slice_metrics.json
@@ -27,9 +28,9 @@ from mlops_runtime import beam, kfp_outputs
 from mlops_runtime.process import run_then_exit
 
 # None of these imports TensorFlow or TFMA at import time (the contract check imports main).
-from evaluate_model import blessing, config, evaluate, registry, report, tfma_config
+from evaluate_model import blessing, config, evaluate, plan, registry, report, task, tfma_config
 from evaluate_model.blessing import BaselineInfo, Blessing
-from evaluate_model.inputs import InputError, check_eval_split, check_model
+from evaluate_model.inputs import InputError, ModelInput, check_eval_split, check_model
 
 SLICE_METRICS_FILE = "slice_metrics.json"
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=str,
         required=True,
         help="settings.yaml's model.evaluation as JSON: label_key, metrics, slices, "
-        "thresholds, change_thresholds.",
+        "thresholds, change_thresholds, metric_options, binarize, aggregate.",
     )
     p.add_argument(
         "--registry",
@@ -102,6 +103,19 @@ def _label_key(settings: config.EvalSettings, sidecar: dict[str, Any]) -> str:
     return label
 
 
+def _incompatibility(candidate: ModelInput, baseline: ModelInput, input_name: str) -> str | None:
+    """Why the baseline cannot be measured against the candidate (another task, other
+    classes, another label), or None."""
+    why = task.incompatibility(
+        task.from_sidecar(candidate.sidecar, "model"),
+        task.from_sidecar(baseline.sidecar, input_name),
+    )
+    ours, theirs = candidate.sidecar.get("label_key"), baseline.sidecar.get("label_key")
+    if why is None and ours and theirs and ours != theirs:
+        why = f"the baseline's label is {theirs!r}, the candidate's {ours!r}"
+    return why
+
+
 def run(
     model: str,
     examples_uri: str,
@@ -122,22 +136,38 @@ def run(
     except ValueError as e:  # also json.JSONDecodeError
         raise InputError(f"beam_args: {e}") from e
     candidate = check_model(model, "model")
+    model_task = task.from_sidecar(candidate.sidecar, "model")
+    metric_plan = plan.resolve(settings, model_task)
     data_location = check_eval_split(examples_uri)
     label_key = _label_key(settings, candidate.sidecar)
 
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="evaluate-model-") as work:
         baseline: registry.Baseline | None = None
         if baseline_model:
-            check_model(baseline_model, "baseline_model")
+            why = _incompatibility(
+                candidate, check_model(baseline_model, "baseline_model"), "baseline_model"
+            )
+            if why:  # chosen explicitly: a mistake to say, not to work around
+                raise InputError(f"baseline_model: not comparable with the candidate: {why}")
             baseline = registry.explicit_baseline(baseline_model)
         elif registry_root:
             if not model_name:
                 raise InputError("model_name: required with registry (the model's folder there)")
             baseline = registry.find_baseline(registry_root, model_name, Path(work))
             if baseline is not None:
-                check_model(baseline.path, f"registry (stable version {baseline.version})")
+                where = f"registry (stable version {baseline.version})"
+                why = _incompatibility(candidate, check_model(baseline.path, where), where)
+                if why:
+                    # The use case changed its task or classes: the serving model is no
+                    # yardstick, and the first model of the new kind is judged on values.
+                    notes.append(
+                        f"The serving model (version {baseline.version}) was set aside as "
+                        f"baseline: {why}."
+                    )
+                    baseline = None
 
-        tfma_eval_config = tfma_config.build(settings, label_key, baseline is not None)
+        tfma_eval_config = tfma_config.build(settings, label_key, baseline is not None, metric_plan)
         out = Path(evaluation)
         evaluate.run_tfma(
             tfma_eval_config,
@@ -147,9 +177,11 @@ def run(
             out,
             args,
         )
-        result = evaluate.read_results(out, settings.slices, baseline is not None)
+        result = evaluate.read_results(
+            out, settings.slices, baseline is not None, model_task.num_classes
+        )
     info = BaselineInfo(baseline.version, baseline.source) if baseline else None
-    verdict = blessing.decide(settings, result, info)
+    verdict = blessing.decide(settings, result, info, tuple(notes))
     blessing.write(verdict, blessing_dir)
 
     overall = result.overall()
@@ -163,11 +195,14 @@ def run(
         "baseline": {"version": info.version, "source": info.source} if info else None,
         "data": data_location,
         "label_key": label_key,
-        "metric_names": settings.metric_names,
-        "slices": [s.to_json() for s in result.slices],
+        "task": model_task.task,
+        "classes": list(model_task.classes) if model_task.classes else None,
+        "metric_names": metric_plan.metric_names,
+        "metric_keys": metric_plan.keys(),
+        "slices": [s.to_json(model_task.class_name) for s in result.slices],
     }
     (out / SLICE_METRICS_FILE).write_text(json.dumps(slice_metrics, indent=2) + "\n")
-    html = report.render(settings, result, verdict, str(candidate.path), data_location)
+    html = report.render(settings, result, verdict, str(candidate.path), data_location, metric_plan)
     return Result(verdict, metrics, slice_metrics, html)
 
 

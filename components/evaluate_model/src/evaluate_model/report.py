@@ -1,7 +1,9 @@
 """The readable report: one self-contained HTML page (no scripts, no external resources, as
 the Kubeflow Pipelines UI shows a system.HTML artifact in a sandboxed frame). The verdict and
 why, every threshold with its outcome, and per slice the metrics of the candidate beside the
-baseline's and the difference."""
+baseline's and the difference; then what the model's task adds: for a multiclass model the
+per-class metrics and the confusion matrix of the overall slice (class names from the
+model's sidecar), for a regression model the mean prediction against the mean label."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ from html import escape
 
 from evaluate_model.blessing import FAIL, IGNORED, PASS, Blessing
 from evaluate_model.config import EvalSettings
-from evaluate_model.evaluate import Evaluation
+from evaluate_model.evaluate import Evaluation, SliceResult, predicted_name
+from evaluate_model.metric_keys import CLASS_ID, K, key_name
+from evaluate_model.plan import MetricPlan
+from evaluate_model.task import MULTICLASS, REGRESSION
 
 _STYLE = """
 body { font-family: sans-serif; font-size: 14px; margin: 1em 2em; color: #222; }
@@ -23,6 +28,7 @@ th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: ta
 .not-blessed { background: #fbd3d3; color: #8a1111; }
 tr.fail td { background: #fdecec; } tr.ignored td { color: #777; }
 td.worse { color: #8a1111; } td.better { color: #135713; } .note { color: #555; }
+td.diagonal { background: #e6f2e6; font-weight: bold; }
 """
 
 
@@ -78,16 +84,27 @@ def _thresholds(blessing: Blessing) -> str:
     )
 
 
-def _slices(settings: EvalSettings, evaluation: Evaluation, with_baseline: bool) -> str:
+def _per_class_key(key: str) -> bool:
+    suffix = key.partition("/")[2]
+    return suffix.startswith(f"{CLASS_ID}=") or suffix.startswith(f"{K}=")
+
+
+def _slices(
+    settings: EvalSettings, evaluation: Evaluation, with_baseline: bool, plan: MetricPlan | None
+) -> str:
     if not evaluation.slices:
         return "<p>TFMA wrote no metrics.</p>"
-    names: list[str] = []
-    wanted = [settings.metric_names[m] for m in settings.metrics]
+    if plan is not None:
+        wanted = plan.keys()
+    else:
+        wanted = [settings.metric_names[m] for m in settings.metrics]
     present = {k for s in evaluation.slices for k in s.candidate}
     names = [n for n in wanted if n in present] + sorted(present - set(wanted))
+    # Per-class values have their own table: one column per class and metric is unreadable.
+    names = [n for n in names if not _per_class_key(n)]
     # Which way is better, for colouring differences: from the change thresholds if any.
     higher = {
-        settings.metric_names[t.metric]: t.direction == "higher" for t in settings.change_thresholds
+        settings.key_of(t.metric): t.direction == "higher" for t in settings.change_thresholds
     }
     if with_baseline:
         head = (
@@ -115,13 +132,139 @@ def _slices(settings: EvalSettings, evaluation: Evaluation, with_baseline: bool)
     return _table([], rows, head)
 
 
+def _cells(s: SliceResult, key: str, with_baseline: bool) -> list[str]:
+    cells = [_td(_fmt(s.candidate.get(key)), "num")]
+    if with_baseline:
+        cells.append(_td(_fmt((s.baseline or {}).get(key)), "num"))
+        cells.append(_td(_signed((s.diff or {}).get(key)), "num"))
+    return cells
+
+
+def _grouped_head(first: list[str], names: list[str], with_baseline: bool) -> str:
+    lead = "".join(
+        f'<th rowspan="2">{escape(h)}</th>' if with_baseline else f"<th>{escape(h)}</th>"
+        for h in first
+    )
+    if not with_baseline:
+        return "<tr>" + lead + "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr>"
+    return (
+        "<tr>"
+        + lead
+        + "".join(f'<th colspan="3">{escape(n)}</th>' for n in names)
+        + "</tr><tr>"
+        + "".join("<th>candidate</th><th>baseline</th><th>change</th>" for _ in names)
+        + "</tr>"
+    )
+
+
+def _per_class(plan: MetricPlan, evaluation: Evaluation, with_baseline: bool) -> str:
+    """Overall slice: one row per binarized class, then one per average."""
+    overall = evaluation.overall()
+    per_class = plan.variants(CLASS_ID)
+    averages = plan.variants("aggregate")
+    names: list[str] = []
+    for variant, metrics in per_class + averages:
+        # Only metrics with values (a metric undefined everywhere is no column).
+        names += [
+            n for n in metrics if n not in names and key_name(n, variant) in overall.candidate
+        ]
+    if not names:
+        return "<p>No per-class metrics were computed (eval_config.binarize and aggregate).</p>"
+    rows = []
+    for variant, _ in per_class:
+        cells = [_td(variant.value), _td(plan.task.class_name(variant.value))]
+        for n in names:
+            cells += _cells(overall, key_name(n, variant), with_baseline)
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    for variant, _ in averages:
+        cells = [_td(""), _td(variant.kind.replace("_", " "))]
+        for n in names:
+            cells += _cells(overall, key_name(n, variant), with_baseline)
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = _grouped_head(["class id", "class"], names, with_baseline)
+    return (
+        '<p class="note">Each class against the rest (its predicted probability as a binary '
+        "score), on the overall slice; an average is over the classes. The keys are "
+        "<code>metric/class_id=i</code> and <code>metric/macro_average</code> in "
+        "slice_metrics.json and in thresholds.</p>" + _table([], rows, head)
+    )
+
+
+def _confusion(plan: MetricPlan, evaluation: Evaluation) -> str:
+    matrix = evaluation.overall().confusion_matrix
+    if matrix is None:
+        return "<p>TFMA wrote no confusion matrix.</p>"
+    name = plan.task.class_name
+    head = (
+        "<tr><th>actual \\ predicted</th>"
+        + "".join(f"<th>{escape(predicted_name(p, name))}</th>" for p in matrix.predicted)
+        + "<th>total</th></tr>"
+    )
+    rows = []
+    for a, counts in zip(matrix.actual, matrix.counts, strict=True):
+        cells = [f"<th>{escape(name(a))}</th>"]
+        for p, count in zip(matrix.predicted, counts, strict=True):
+            cells.append(_td(_fmt(count), "num diagonal" if a == p else "num"))
+        cells.append(_td(_fmt(sum(counts)), "num"))
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        '<p class="note">Overall slice, the candidate: rows are the actual class, columns the '
+        "class with the highest predicted probability; per slice in slice_metrics.json.</p>"
+        + _table([], rows, head)
+    )
+
+
+def _regression(evaluation: Evaluation, with_baseline: bool) -> str:
+    present = {k for s in evaluation.slices for k in s.candidate}
+    if not {"mean_label", "mean_prediction"} <= present:
+        return "<p>MeanLabel and MeanPrediction were not computed.</p>"
+    keys = [k for k in ("mean_label", "mean_prediction", "calibration") if k in present]
+    rows = []
+    for s in evaluation.slices:
+        cells = [_td(s.name)]
+        for k in keys:
+            cells += _cells(s, k, with_baseline)
+        label, prediction = s.candidate.get("mean_label"), s.candidate.get("mean_prediction")
+        bias = prediction - label if label is not None and prediction is not None else None
+        cells.append(_td(_signed(bias), "num"))
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = _grouped_head(["slice"], keys, with_baseline)
+    # The bias column has no baseline sub-columns: it spans both header rows.
+    span = ' rowspan="2"' if with_baseline else ""
+    head = head.replace("</tr>", f"<th{span}>prediction - label (candidate)</th></tr>", 1)
+    return (
+        '<p class="note">An unbiased model predicts the label on average: mean prediction '
+        "close to mean label, calibration (their ratio) close to 1.</p>" + _table([], rows, head)
+    )
+
+
+def _task_sections(plan: MetricPlan | None, evaluation: Evaluation, with_baseline: bool) -> str:
+    if plan is None or not evaluation.slices:
+        return ""
+    if plan.task.task == MULTICLASS:
+        classes = ", ".join(plan.task.classes or ())
+        return (
+            f"<h2>Per class</h2>\n<p>{plan.task.num_classes} classes: {escape(classes)}</p>\n"
+            + _per_class(plan, evaluation, with_baseline)
+            + "\n<h2>Confusion matrix</h2>\n"
+            + _confusion(plan, evaluation)
+        )
+    if plan.task.task == REGRESSION:
+        return "<h2>Mean prediction against mean label</h2>\n" + _regression(
+            evaluation, with_baseline
+        )
+    return ""
+
+
 def render(
     settings: EvalSettings,
     evaluation: Evaluation,
     blessing: Blessing,
     candidate_uri: str,
     data_location: str,
+    plan: MetricPlan | None = None,
 ) -> str:
+    """plan: what was computed for the model's task (None: the metrics of settings)."""
     verdict = "BLESSED" if blessing.blessed else "NOT BLESSED"
     cls = "blessed" if blessing.blessed else "not-blessed"
     reasons = "".join(f"<li>{escape(r)}</li>" for r in blessing.reasons)
@@ -142,6 +285,7 @@ def render(
 {notes}
 <table>
 <tr><th>candidate</th><td>{escape(candidate_uri)}</td></tr>
+<tr><th>task</th><td>{escape(plan.task.task if plan else "binary")}</td></tr>
 <tr><th>baseline</th><td>{baseline}</td></tr>
 <tr><th>eval data</th><td>{escape(data_location)}</td></tr>
 <tr><th>TFMA validation</th><td>{"passed" if evaluation.validation_ok else "failed"}</td></tr>
@@ -151,6 +295,7 @@ def render(
 metric; a change threshold bounds the candidate's metric minus the baseline's.</p>
 {_thresholds(blessing)}
 <h2>Metrics per slice</h2>
-{_slices(settings, evaluation, with_baseline)}
+{_slices(settings, evaluation, with_baseline, plan)}
+{_task_sections(plan, evaluation, with_baseline)}
 </body></html>
 """
