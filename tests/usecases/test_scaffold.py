@@ -2,6 +2,8 @@
 label, and nothing written when the table, the label or the task is wrong."""
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -51,7 +53,12 @@ def test_each_task_is_inferred_and_the_use_case_loads(project, task, label, infe
     assert values["label"] == label and values["null_markers"].startswith('["", "NA"')
     assert values["check_label_classes"] is (task != "regression")
     assert f'LABEL_KEY = "{label}"' in values["transform_module"]
-    compile(values["transform_module"], "transform.py", "exec")  # valid Python
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--line-length",
+         "100", "--select", "E,F,W,I,B,UP", str(folder / "transform.py")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert ruff.returncode == 0, ruff.stdout  # what a use case author starts from is clean
     schema = values["schema"]
     assert 'not_in_environment: "SERVING"' in schema and "drift_comparator" in schema
 

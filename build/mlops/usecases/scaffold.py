@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from string import Template
 
@@ -41,7 +42,8 @@ OOV_BUCKETS = 1
 
 def _label_body(task: str, kind: str, values: set[str]) -> tuple[str, str]:
     """(the _label function's body, a note for the docstring)."""
-    dense = "    value, _ = _dense(x, tf.zeros([], x.dtype))\n"
+    tf_only = "    import tensorflow as tf\n\n"
+    dense = tf_only + "    value, _ = _dense(x, tf.zeros([], x.dtype))\n"
     if task == "regression":
         return dense + "    return tf.cast(value, tf.float32)", "its value as a float"
     if task == "binary" and kind in ("int", "float") and {float(v) for v in values} == {0, 1}:
@@ -49,11 +51,14 @@ def _label_body(task: str, kind: str, values: set[str]) -> tuple[str, str]:
     # Classes through a vocabulary named like the label: train_model takes the class names
     # from it; a value unseen in training maps to -1, which training refuses by name.
     if kind == "string":
-        text = "    value, _ = _dense(x, '')\n    text = tf.strings.strip(value)"
+        text = tf_only + "    value, _ = _dense(x, '')\n    text = tf.strings.strip(value)"
     elif kind == "int":
         text = dense + "    text = tf.strings.as_string(value)"
     else:
         text = dense + "    text = tf.strings.as_string(tf.cast(value, tf.int64))"
+    text = text.replace(
+        tf_only, "    import tensorflow as tf\n    import tensorflow_transform as tft\n\n"
+    )
     body = (
         f"{text}\n    return tft.compute_and_apply_vocabulary(\n"
         "        text, num_oov_buckets=0, default_value=-1, vocab_filename=LABEL_KEY\n    )"
@@ -79,7 +84,9 @@ def _evaluation(task: str, prof: profiling.Profile) -> tuple[dict, dict]:
     elif task == "multiclass":
         share = round(profiling.majority_share(prof), 4)
         evaluation = {
-            "metrics": ["ExampleCount", "SparseCategoricalAccuracy"],
+            # AUC, Precision and Recall per class id and macro-averaged (TFMA's binarize and
+            # aggregate), plus the confusion matrix evaluate_model always adds.
+            "metrics": ["ExampleCount", "SparseCategoricalAccuracy", "AUC", "Precision", "Recall"],
             "thresholds": {"SparseCategoricalAccuracy": {"lower": share}},
             "change_thresholds": {
                 "SparseCategoricalAccuracy": {"direction": "higher", "absolute": -0.01}
@@ -213,10 +220,32 @@ def _write_schema(root, out, data, label, task, label_kind, markers, drift) -> N
 
 def _write_transform(out: Path, name: str, data: str, label: str, task: str, prof) -> None:
     body, note = _label_body(task, prof.label_column.kind, set(prof.label_column.values))
+    doc = "\n".join(
+        [
+            textwrap.fill(
+                f"The TensorFlow Transform preprocessing_fn of use case {name}, as `make usecase` "
+                f"wrote it from {data}. Edit it: it is this use case's feature engineering, "
+                "versioned with it.",
+                width=92,
+            ),
+            "",
+            "- numeric features: missing values imputed with the train split's mean, then "
+            "z-scores;",
+            '- string features: missing values as "", then ids through a vocabulary of the '
+            "train split",
+            f"  (top {VOCAB_SIZE} values, {OOV_BUCKETS} out-of-vocabulary bucket);",
+            textwrap.fill(
+                f"- the label `{label}` for a {task} task: {note}.",
+                width=92,
+                subsequent_indent="  ",
+            ),
+            "Transformed features are named after their raw column with `_xf` appended; the "
+            "label keeps",
+            "its name. The label is absent at serving: then it is left out.",
+        ]
+    )
     text = Template(TEMPLATE.read_text()).substitute(
-        title=f"Use case {name}",
-        name=name,
-        data=data,
+        doc=doc,
         label_key=label,
         raw_label=label,
         task=task,
@@ -225,7 +254,6 @@ def _write_transform(out: Path, name: str, data: str, label: str, task: str, pro
         vocab_size=VOCAB_SIZE,
         oov_buckets=OOV_BUCKETS,
         label_body=body,
-        label_note=note,
     )
     out.write_text(text)
 
