@@ -18,6 +18,8 @@ def _argv(data, out: Path, **overrides) -> list[str]:
     args = {
         "transformed-examples": str(data.transformed_examples),
         "transform-graph": str(data.transform_graph),
+        "label-key": taxi.LABEL_KEY,
+        "task": "binary",
         "hidden-units": "16",
         "learning-rate": "0.003",
         "epochs": "1",
@@ -48,7 +50,7 @@ def test_a_search_of_two_trials_records_their_scores_and_uses_the_best(tmp_path,
     hp = json.loads((out / "best_hyperparameters" / "hyperparameters.json").read_text())
     tuning = hp["tuning"]
     assert hp["source"] == "tuner"
-    assert tuning["objective"] == "val_auc"
+    assert (tuning["objective"], tuning["direction"]) == ("val_auc", "max")
     assert (tuning["max_trials"], tuning["epochs_per_trial"]) == (2, 1)
     trials = tuning["trials"]
     assert len(trials) == 2

@@ -72,6 +72,8 @@ def test_the_sidecar_describes_the_raw_serving_features(taxi_model, sidecar):
 
     raw_spec = tft.TFTransformOutput(str(taxi_model.transform_graph)).raw_feature_spec()
     assert sidecar["label_key"] == taxi.LABEL_KEY
+    # Binary without a label vocabulary: classes "0" and "1".
+    assert (sidecar["task"], sidecar["classes"]) == ("binary", ["0", "1"])
     assert sidecar["model_name_hint"] == "taxi_big_tipper"
     # Every raw feature but the raw label, found by the component (tips is not hard-coded).
     assert set(sidecar["raw_feature_spec"]) == set(raw_spec) - {taxi.RAW_LABEL_KEY}

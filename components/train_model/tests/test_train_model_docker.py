@@ -44,6 +44,8 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, helpers):
         task = train(
             transformed_examples=examples.output,
             transform_graph=graph.output,
+            label_key="big_tipper",
+            task="binary",
             hidden_units=hidden_units,
             learning_rate=0.003,
             epochs=epochs,
@@ -72,6 +74,7 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, helpers):
     model_dir = Path(run.outputs["model"].uri)
     sidecar = json.loads((model_dir / "mlops_model.json").read_text())
     assert sidecar["model_name_hint"] == "taxi_big_tipper"
+    assert (sidecar["task"], sidecar["classes"]) == ("binary", ["0", "1"])
     hp = json.loads(
         (Path(run.outputs["best_hyperparameters"].uri) / "hyperparameters.json").read_text()
     )

@@ -64,11 +64,17 @@ def transform_taxi(workdir: Path, rows: int = 300, start: int = 0) -> SimpleName
     )
 
 
+TAXI_LABEL_KEY, TAXI_TASK = "big_tipper", "binary"  # what taxi_transform.py produces
+
+
 def train(data: SimpleNamespace, workdir: Path, **kwargs) -> SimpleNamespace:
-    """train_model.main.run on transform_taxi's outputs; kwargs override run's defaults
-    (hidden_units, learning_rate, epochs, batch_size, tuning_max_trials, ...)."""
+    """train_model.main.run on transform_taxi's outputs (or any transform_data outputs, given
+    label_key and task); kwargs override run's defaults (label_key and task: the taxi's;
+    hidden_units, learning_rate, epochs, batch_size, tuning_max_trials, model_module, ...)."""
     from train_model import main as train_model
 
+    kwargs.setdefault("label_key", TAXI_LABEL_KEY)
+    kwargs.setdefault("task", TAXI_TASK)
     workdir = Path(workdir)
     outputs = {
         "model": workdir / "model",

@@ -1,12 +1,14 @@
 """tf.data input of training: the gzipped TFRecords of one split of the transformed Examples,
 parsed with TFT's transformed feature spec into (features, label) batches shaped as the
-model's inputs ([batch, 1] each)."""
+model's inputs ([batch, 1] each); and the label values of a split, for the label checks."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from mlops_runtime import examples
 
-from train_model.features import FeatureLayout
+from train_model.features import FeatureLayout, model_inputs
 
 SHUFFLE_BUFFER = 10_000
 
@@ -21,9 +23,11 @@ def dataset(
     feature_spec: dict,
     layout: FeatureLayout,
     batch_size: int,
+    label_dtype: str = "float32",
     shuffle: bool = False,
     seed: int | None = None,
 ):
+    """(features, label) batches; the label [batch, 1] in label_dtype (tasks.label_dtype)."""
     import tensorflow as tf
 
     records = tf.data.TFRecordDataset(_files(uri, split), compression_type="GZIP")
@@ -33,9 +37,8 @@ def dataset(
 
     def to_inputs(serialized):
         parsed = tf.io.parse_example(serialized, spec)
-        features = {k: tf.reshape(parsed[k], [-1, 1]) for k in layout.keys}
-        label = tf.cast(tf.reshape(parsed[layout.label_key], [-1, 1]), tf.float32)
-        return features, label
+        label = tf.cast(tf.reshape(parsed[layout.label_key], [-1, 1]), label_dtype)
+        return model_inputs(layout, parsed), label
 
     return (
         records.batch(batch_size)
@@ -44,18 +47,12 @@ def dataset(
     )
 
 
-def label_counts(uri: str, split: str, feature_spec: dict, label_key: str) -> tuple[int, int]:
-    """(examples, examples whose label is positive) of a split: one pass over its labels."""
+def label_values(uri: str, split: str, feature_spec: dict, label_key: str) -> Iterator:
+    """The label of every example of a split, as numpy arrays of up to 4,096 values (one pass;
+    the caller keeps counts, not the values)."""
     import tensorflow as tf
 
     spec = {label_key: feature_spec[label_key]}
-    records = tf.data.TFRecordDataset(_files(uri, split), compression_type="GZIP").batch(1024)
+    records = tf.data.TFRecordDataset(_files(uri, split), compression_type="GZIP").batch(4096)
     labels = records.map(lambda s: tf.reshape(tf.io.parse_example(s, spec)[label_key], [-1]))
-    count, positive = labels.reduce(
-        (tf.constant(0, tf.int64), tf.constant(0, tf.int64)),
-        lambda acc, y: (
-            acc[0] + tf.size(y, out_type=tf.int64),
-            acc[1] + tf.reduce_sum(tf.cast(y > 0, tf.int64)),
-        ),
-    )
-    return int(count), int(positive)
+    yield from labels.as_numpy_iterator()

@@ -4,6 +4,8 @@ signatures, plus the sidecar mlops_model.json.
 
 - serving_default: `examples` (serialized raw tf.Examples, no label needed) -> `outputs`
 - serving_raw: one dense rank-1 input per raw feature (JSON-friendly) -> `outputs`
+  (`outputs`: float32 [N, 1] P(class 1) for binary, [N, K] class probabilities for
+  multiclass, [N, 1] the value for regression)
 - transform_features: `examples` (raw tf.Examples with the label's raw features) -> every
   transformed feature, the label included (TFMA's preprocessing_function_names)
 """
@@ -14,7 +16,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from train_model.features import FeatureLayout
+from train_model.features import FeatureLayout, model_inputs
 from train_model.inputs import InputError
 
 SIDECAR = "mlops_model.json"
@@ -59,7 +61,10 @@ def export(
     serving_spec: dict,
     model_dir: str,
     sidecar: dict,
+    autograph: bool = False,
 ) -> None:
+    """autograph: whether the signatures convert Python control flow of the model's code
+    (a model_module's may have some); the default model traces faster without."""
     import tensorflow as tf
 
     check_raw_spec(serving_spec)
@@ -68,11 +73,11 @@ def export(
 
     def predict(raw_features):
         transformed = model.tft_layer(raw_features)
-        inputs = {k: tf.reshape(transformed[k], [-1, 1]) for k in layout.keys}
-        return {OUTPUT_KEY: model(inputs, training=False)}
+        outputs = model(model_inputs(layout, transformed), training=False)
+        return {OUTPUT_KEY: tf.cast(outputs, tf.float32)}  # no-op unless mixed precision
 
     @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+        input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=autograph
     )
     def serve_examples(examples):
         return predict(tf.io.parse_example(examples, serving_spec))
@@ -82,7 +87,7 @@ def export(
         for name, feature in sorted(serving_spec.items())
     }
 
-    @tf.function(input_signature=[raw_inputs], autograph=False)
+    @tf.function(input_signature=[raw_inputs], autograph=autograph)
     def serve_raw(features):
         return predict({k: _dense_to_raw(v, serving_spec[k]) for k, v in features.items()})
 
@@ -104,14 +109,20 @@ def export(
 
 def sidecar(
     model_name: str | None,
+    task: str,
     label_key: str,
+    classes: list[str] | None,
     serving_spec: dict,
     raw_label_keys: tuple[str, ...],
     hyperparameters: dict,
 ) -> dict:
+    """classes: the class names in id order (output column k is classes[k] for multiclass;
+    binary's one output is P(classes[1])); None for regression."""
     return {
         "model_name_hint": model_name,
+        "task": task,
         "label_key": label_key,
+        "classes": classes,
         "raw_feature_spec": {
             name: {"dtype": feature.dtype.name} for name, feature in sorted(serving_spec.items())
         },

@@ -12,6 +12,8 @@ from train_model.inputs import InputError
 
 @dataclass(frozen=True)
 class FeatureLayout:
+    """The model's inputs (what a model_module's build_model receives as `layout`)."""
+
     label_key: str
     categorical: dict[str, int]  # transformed name -> number of ids (domain max + 1)
     numeric: tuple[str, ...]
@@ -19,6 +21,17 @@ class FeatureLayout:
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(sorted(self.categorical)) + self.numeric
+
+
+def model_inputs(layout: FeatureLayout, transformed: dict) -> dict:
+    """What every model is called with, in training and in the serving signatures alike: one
+    [batch, 1] tensor per input, int64 ids for the categorical, float32 for the numeric."""
+    import tensorflow as tf
+
+    inputs = {k: tf.reshape(transformed[k], [-1, 1]) for k in layout.keys}
+    for k in layout.numeric:
+        inputs[k] = tf.cast(inputs[k], tf.float32)  # no-op for floats; ints without a domain
+    return inputs
 
 
 def layout(tft_output, label_key: str) -> FeatureLayout:
@@ -48,7 +61,9 @@ def layout(tft_output, label_key: str) -> FeatureLayout:
             if domain.min != 0 or domain.max < 0:
                 raise InputError(
                     f"transform_graph: transformed feature {name!r} has ids in "
-                    f"[{domain.min}, {domain.max}]; categorical ids must start at 0"
+                    f"[{domain.min}, {domain.max}]; categorical ids must start at 0 (a "
+                    "vocabulary's default_value -1 for unseen values: give it num_oov_buckets=1 "
+                    "in the preprocessing_fn instead)"
                 )
             categorical[name] = int(domain.max) + 1
         elif feature.dtype in (tf.float32, tf.int64):

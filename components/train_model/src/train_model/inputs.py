@@ -1,6 +1,6 @@
 """Reading and checking the component's inputs before any training starts: the transformed
-Examples splits, the transform graph and the hyperparameters. Each problem raises InputError
-with a message that names the input and what is wrong.
+Examples splits, the transform graph, the task and the hyperparameters. Each problem raises
+InputError with a message that names the input and what is wrong.
 
 No TensorFlow at import time (the contract check imports main, which imports this)."""
 
@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlops_runtime import examples
+
+from train_model.tasks import TASKS
 
 
 class InputError(ValueError):
@@ -57,6 +59,18 @@ def check_hyperparameters(
     if batch_size < 1:
         raise InputError(f"batch_size: {batch_size!r} must be at least 1")
     return Hyperparameters(units, float(learning_rate), int(epochs), int(batch_size))
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise InputError(f"task: {task!r} is not one of {', '.join(TASKS)}")
+    return task
+
+
+def check_label_key(label_key: str) -> str:
+    if not label_key.strip():
+        raise InputError("label_key: empty; name the transformed label feature")
+    return label_key
 
 
 def check_tuning(max_trials: int, epochs_per_trial: int) -> None:

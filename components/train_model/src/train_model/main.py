@@ -1,13 +1,15 @@
-"""Train model: a wide-and-deep Keras model on the transformed Examples of transform_data,
-exported as a serving SavedModel with the TFT transform inside (the shared model contract).
+"""Train model: a Keras model for a binary, multiclass or regression task on the transformed
+Examples of transform_data, exported as a serving SavedModel with the TFT transform inside
+(the shared model contract).
 
-Categorical ids (integer features with a domain TFT recorded: vocabularies, buckets) go
-one-hot into the wide part and embedded into the deep part, float features into the deep
-part; no feature name is hard-coded. With tuning_max_trials > 0, a Keras Tuner random search
-over layer sizes and learning rate (objective val_auc) picks the hyperparameters first.
+The default model is wide and deep: categorical ids (integer features with a domain TFT
+recorded: vocabularies, buckets) go one-hot into the wide part and embedded into the deep
+part, float features into the deep part; no feature name is hard-coded. A model_module's
+build_model replaces it. With tuning_max_trials > 0, a Keras Tuner random search over layer
+sizes and learning rate (the task's objective) picks the hyperparameters first.
 
 Outputs: model (SavedModel + mlops_model.json), best_hyperparameters (hyperparameters.json),
-metrics (loss, AUC, accuracy, counts per split), tensorboard (the Keras callback's logs).
+metrics (loss and the task's metrics, counts per split), tensorboard (the Keras logs).
 
 `build_parser` is the command-line interface, which `make lint` checks against component.yaml;
 `run` is the work, testable without KFP. Heavy imports happen inside functions."""
@@ -23,13 +25,17 @@ from pathlib import Path
 from mlops_runtime import kfp_outputs
 from mlops_runtime.process import run_then_exit
 
+from train_model import user_model
 from train_model.inputs import (
     InputError,
     check_hyperparameters,
+    check_label_key,
     check_splits,
+    check_task,
     check_tuning,
     load_transform_output,
 )
+from train_model.tasks import TASKS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,8 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="Input path of transform_data's transform graph (tft.TFTransformOutput).",
     )
+    p.add_argument("--label-key", type=str, required=True, help="The transformed label feature.")
     p.add_argument(
-        "--label-key", type=str, default="big_tipper", help="The transformed label feature."
+        "--task", type=str, required=True, help=f"The kind of label: {', '.join(TASKS)}."
+    )
+    p.add_argument(
+        "--model-module",
+        type=str,
+        default=None,
+        help="Python source (or the path of a .py file) defining build_model(layout, task, "
+        "num_classes, hyperparameters); absent or empty: the wide-and-deep model.",
     )
     p.add_argument(
         "--hidden-units", type=str, required=True, help="Deep layer sizes, e.g. '64,32'."
@@ -85,7 +99,8 @@ def run(
     model: str,
     best_hyperparameters: str,
     tensorboard: str,
-    label_key: str = "big_tipper",
+    label_key: str,
+    task: str,
     hidden_units: str = "64,32",
     learning_rate: float = 0.001,
     epochs: int = 8,
@@ -93,14 +108,20 @@ def run(
     tuning_max_trials: int = 0,
     tuning_epochs_per_trial: int = 3,
     model_name: str | None = None,
+    model_module: str | None = None,
 ):
     """Checks the inputs, trains, writes the model, hyperparameters and TensorBoard outputs;
-    returns a train.TrainResult (the Keras model, metrics, hyperparameters)."""
+    returns a train.TrainResult (the Keras model, metrics, hyperparameters, labels).
+    model_module None or blank: the default model."""
     # Every cheap check comes before TensorFlow loads the transform graph.
+    check_label_key(label_key)
+    check_task(task)
     hp = check_hyperparameters(hidden_units, learning_rate, epochs, batch_size)
     check_tuning(tuning_max_trials, tuning_epochs_per_trial)
     check_splits(transformed_examples)
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFT's layer is tf_keras (Keras 2)
+    has_module = bool(model_module and model_module.strip())
+    user = user_model.load(model_module) if has_module else None
     tft_output = load_transform_output(transform_graph)
 
     from train_model import train
@@ -109,6 +130,7 @@ def run(
         transformed_examples,
         tft_output,
         label_key,
+        task,
         hp,
         tuning_max_trials,
         tuning_epochs_per_trial,
@@ -116,6 +138,7 @@ def run(
         model,
         best_hyperparameters,
         tensorboard,
+        user,
     )
 
 
@@ -129,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             args.best_hyperparameters,
             args.tensorboard,
             label_key=args.label_key,
+            task=args.task,
             hidden_units=args.hidden_units,
             learning_rate=args.learning_rate,
             epochs=args.epochs,
@@ -136,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
             tuning_max_trials=args.tuning_max_trials,
             tuning_epochs_per_trial=args.tuning_epochs_per_trial,
             model_name=args.model_name,
+            model_module=args.model_module,
         )
     except InputError as e:
         print(f"train_model: {e}", file=sys.stderr)

@@ -1,14 +1,13 @@
 """The Keras model (tf_keras, Keras 2, as TFT and TFMA need): wide and deep in the spirit of
 TFX's taxi_utils_native_keras.py. Wide: a one-hot of every categorical id; deep: the numeric
-features and an embedding of every categorical id through the hidden layers. A sigmoid unit
-over both gives the probability of the positive label."""
+features and an embedding of every categorical id through the hidden layers. The task's head
+over both (tasks.head) gives P(class 1), the K class probabilities, or the value."""
 
 from __future__ import annotations
 
+from train_model import tasks
 from train_model.features import FeatureLayout
 from train_model.graph_functions import without_autograph
-
-METRICS = ("binary_accuracy", "auc")
 
 
 def embedding_dim(num_ids: int) -> int:
@@ -16,7 +15,15 @@ def embedding_dim(num_ids: int) -> int:
     return max(2, min(16, round(2 * num_ids**0.25)))
 
 
-def build(layout: FeatureLayout, hidden_units: tuple[int, ...], learning_rate: float):
+def build(
+    layout: FeatureLayout,
+    task: str,
+    num_classes: int | None,
+    hidden_units: tuple[int, ...],
+    learning_rate: float,
+    label_mean: float = 0.0,
+):
+    """The compiled default model; label_mean starts a regression head at the mean."""
     import tensorflow as tf
     import tf_keras as keras
 
@@ -42,17 +49,10 @@ def build(layout: FeatureLayout, hidden_units: tuple[int, ...], learning_rate: f
     for i, units in enumerate(hidden_units):
         x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
     both = _concat(keras, [x, *wide], "wide_and_deep")
-    output = keras.layers.Dense(1, activation="sigmoid", name="probability")(both)
+    output = tasks.head(task, num_classes, both, bias=label_mean)
 
     model = without_autograph(keras.Model(inputs=inputs, outputs=output, name="wide_and_deep"))
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.BinaryCrossentropy(),
-        metrics=[
-            keras.metrics.BinaryAccuracy(name="binary_accuracy"),
-            keras.metrics.AUC(name="auc"),
-        ],
-    )
+    tasks.compile_model(model, task, learning_rate)
     return model
 
 

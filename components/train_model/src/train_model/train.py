@@ -1,6 +1,7 @@
-"""The training run: the feature layout from the transform output, an optional Keras Tuner
-search, the final fit on the train split (validated on eval, logged for TensorBoard), the
-metrics of both splits, and the export.
+"""The training run: the feature layout from the transform output, the label checked against
+the task (and the classes found), an optional Keras Tuner search, the final fit on the train
+split (validated on eval, logged for TensorBoard), the metrics of both splits, and the export.
+The model is the default wide-and-deep one, or the model_module's.
 
 Imported by main.run only, so its imports stay out of the contract check."""
 
@@ -9,12 +10,12 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import tf_keras as keras
 
-from train_model import data, export, features, model, tuning
+from train_model import data, export, features, labels, model, tasks, tuning, user_model
 from train_model.inputs import Hyperparameters, parse_hidden_units
 
 SEED = 42  # one seed for weights, shuffling and the search: reruns give the same model
@@ -28,12 +29,14 @@ class TrainResult:
     hyperparameters: dict
     layout: features.FeatureLayout
     serving_spec: dict
+    labels: labels.Labels
 
 
 def run(
     transformed_examples: str,
     tft_output,
     label_key: str,
+    task: str,
     hp: Hyperparameters,
     tuning_max_trials: int,
     tuning_epochs_per_trial: int,
@@ -41,34 +44,59 @@ def run(
     model_dir: str,
     best_hyperparameters_dir: str,
     tensorboard_dir: str,
+    user: user_model.UserModel | None = None,
 ) -> TrainResult:
     started = time.monotonic()
     layout = features.layout(tft_output, label_key)
+    spec = tft_output.transformed_feature_spec()
+    labels.check_label_feature(spec, label_key, task)
     label_sources = features.raw_label_keys(tft_output, label_key)
     serving_spec = features.serving_raw_spec(tft_output, label_sources)
     export.check_raw_spec(serving_spec)  # before hours of training, not after
-    spec = tft_output.transformed_feature_spec()
+    train_labels, eval_labels = (
+        labels.summarize(data.label_values(transformed_examples, split, spec, label_key), task)
+        for split in ("train", "eval")
+    )
+    found = labels.resolve(tft_output, label_key, task, train_labels, eval_labels)
 
     def datasets(batch_size):
+        label_dtype = tasks.label_dtype(task)
         train = data.dataset(
-            transformed_examples, "train", spec, layout, batch_size, shuffle=True, seed=SEED
-        )
-        eval_ = data.dataset(transformed_examples, "eval", spec, layout, batch_size)
+            transformed_examples, "train", spec, layout, batch_size, label_dtype,
+            shuffle=True, seed=SEED,
+        )  # fmt: skip
+        eval_ = data.dataset(transformed_examples, "eval", spec, layout, batch_size, label_dtype)
         return train, eval_
 
+    def build(config: Hyperparameters) -> tuple:
+        """(compiled model, whether its code needs AutoGraph)"""
+        keras.utils.set_random_seed(SEED)
+        if user is not None:
+            return user_model.build(
+                user, layout, task, found.num_classes, asdict(config), config.learning_rate
+            )
+        return model.build(
+            layout, task, found.num_classes, config.hidden_units, config.learning_rate,
+            found.train_mean,
+        ), False  # fmt: skip
+
+    objective, direction = tasks.OBJECTIVES[task]
     search = None
     if tuning_max_trials > 0:
 
         def fit_trial(hidden_units: str, learning_rate: float) -> float:
-            keras.utils.set_random_seed(SEED)
-            m = model.build(layout, parse_hidden_units(hidden_units), learning_rate)
+            config = replace(
+                hp, hidden_units=parse_hidden_units(hidden_units), learning_rate=learning_rate
+            )
+            m, _ = build(config)
             train, eval_ = datasets(hp.batch_size)
             history = m.fit(train, validation_data=eval_, epochs=tuning_epochs_per_trial, verbose=2)
-            return float(max(history.history[tuning.OBJECTIVE]))
+            best = max if direction == "max" else min
+            return float(best(history.history[objective]))
 
         search = tuning.search(
             fit_trial, ",".join(map(str, hp.hidden_units)), hp.learning_rate,
-            tuning_max_trials, SEED,
+            tuning_max_trials, SEED, objective, direction,
         )  # fmt: skip
         hp = replace(
             hp,
@@ -76,8 +104,7 @@ def run(
             learning_rate=search["learning_rate"],
         )
 
-    keras.utils.set_random_seed(SEED)
-    trained = model.build(layout, hp.hidden_units, hp.learning_rate)
+    trained, needs_autograph = build(hp)
     train, eval_ = datasets(hp.batch_size)
     shutil.rmtree(tensorboard_dir, ignore_errors=True)  # a rerun's logs, not a mix
     history = trained.fit(
@@ -88,7 +115,7 @@ def run(
         verbose=2,
     )
 
-    metrics = _metrics(trained, transformed_examples, spec, layout, hp.batch_size)
+    metrics = _metrics(trained, transformed_examples, spec, layout, found, hp.batch_size)
     metrics["epochs_run"] = len(history.history["loss"])
     metrics["tuning_trials"] = len(search["trials"]) if search else 0
     metrics["training_seconds"] = round(time.monotonic() - started, 1)
@@ -97,6 +124,7 @@ def run(
     if search:
         hyperparameters["tuning"] = {
             "objective": search["objective"],
+            "direction": search["direction"],
             "max_trials": tuning_max_trials,
             "epochs_per_trial": tuning_epochs_per_trial,
             "best_trial_id": search["best_trial_id"],
@@ -115,22 +143,21 @@ def run(
         serving_spec,
         model_dir,
         export.sidecar(
-            model_name, label_key, serving_spec, label_sources,
+            model_name, task, label_key, found.classes, serving_spec, label_sources,
             {k: v for k, v in hyperparameters.items() if k != "tuning"},
         ),
+        autograph=needs_autograph,
     )  # fmt: skip
-    return TrainResult(trained, metrics, hyperparameters, layout, serving_spec)
+    return TrainResult(trained, metrics, hyperparameters, layout, serving_spec, found)
 
 
-def _metrics(trained, uri, spec, layout, batch_size) -> dict[str, float]:
-    """Loss, AUC and accuracy of the final model on each split (a fresh pass, not the
-    running averages of the last epoch), with the counts of examples and positives."""
+def _metrics(trained, uri, spec, layout, found: labels.Labels, batch_size) -> dict[str, float]:
+    """The loss and the task's metrics of the final model on each split (a fresh pass, not the
+    running averages of the last epoch), with the examples and the label's baseline."""
     out: dict[str, float] = {}
     for split in ("train", "eval"):
-        ds = data.dataset(uri, split, spec, layout, batch_size)
+        ds = data.dataset(uri, split, spec, layout, batch_size, tasks.label_dtype(found.task))
         for name, value in trained.evaluate(ds, return_dict=True, verbose=0).items():
             out[f"{split}_{name}"] = round(float(value), 6)
-        count, positive = data.label_counts(uri, split, spec, layout.label_key)
-        out[f"{split}_examples"] = count
-        out[f"{split}_positive_rate"] = round(positive / count, 6) if count else 0.0
+        out.update(labels.split_metrics(found, split))
     return out

@@ -1,5 +1,6 @@
 """Keras Tuner's random search over the deep part's layer sizes and the learning rate, each
-trial trained for a few epochs and scored on the eval split's AUC (objective val_auc).
+trial trained for a few epochs and scored on the eval split by the task's objective
+(tasks.OBJECTIVES: val_auc, val_sparse_categorical_accuracy, val_loss).
 
 keras_tuner 1.4 drives Keras 3 models through its Tuner class, but the model here is tf_keras
 (Keras 2, which TFT and TFMA need): only its oracle (the search) is used, through BaseTuner,
@@ -11,7 +12,6 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
-OBJECTIVE = "val_auc"
 HIDDEN_UNITS_CHOICES = ("32,16", "64,32", "128,64", "64,32,16", "128,64,32")
 LEARNING_RATE_CHOICES = (0.0003, 0.001, 0.003, 0.01)
 
@@ -22,9 +22,12 @@ def search(
     default_learning_rate: float,
     max_trials: int,
     seed: int,
+    objective: str,
+    direction: str,
 ) -> dict:
     """Runs max_trials trials; fit_trial(hidden_units, learning_rate) trains one model and
-    returns its best val_auc. Returns the best hyperparameters and every trial's score."""
+    returns its best epoch's `objective` (the highest for direction "max", else the lowest).
+    Returns the best hyperparameters and every trial's score."""
     import keras_tuner as kt
     from keras_tuner.engine import base_tuner
 
@@ -38,7 +41,7 @@ def search(
     class Tuner(base_tuner.BaseTuner):
         def run_trial(self, trial, *args, **kwargs):
             hp = trial.hyperparameters
-            return {OBJECTIVE: fit_trial(hp.get("hidden_units"), hp.get("learning_rate"))}
+            return {objective: fit_trial(hp.get("hidden_units"), hp.get("learning_rate"))}
 
     hp = kt.HyperParameters()
     # The inputs' values are among the choices and their defaults, which trial 1 tries.
@@ -55,7 +58,7 @@ def search(
     workdir = tempfile.mkdtemp(prefix="keras-tuner-")
     try:
         oracle = Oracle(
-            objective=kt.Objective(OBJECTIVE, direction="max"),
+            objective=kt.Objective(objective, direction=direction),
             max_trials=max_trials,
             hyperparameters=hp,
             seed=seed,
@@ -78,7 +81,8 @@ def search(
     return {
         "hidden_units": best_trial.hyperparameters.get("hidden_units"),
         "learning_rate": float(best_trial.hyperparameters.get("learning_rate")),
-        "objective": OBJECTIVE,
+        "objective": objective,
+        "direction": direction,
         "best_trial_id": best_trial.trial_id,
         "best_score": best_trial.score,
         "trials": trials,
