@@ -48,6 +48,9 @@ def ct_pipeline(
     registry: str,
     model_name: str,
     label: str,
+    label_key: str,
+    task: str,
+    model_module: str = "",
     null_markers: str = '[""]',
     check_label_classes: bool = False,
     splits: str = '{"train": 2, "eval": 1}',
@@ -99,6 +102,9 @@ def ct_pipeline(
         batch_size=batch_size,
         tuning_max_trials=tuning_max_trials,
         tuning_epochs_per_trial=tuning_epochs_per_trial,
+        label_key=label_key,
+        task=task,
+        model_module=model_module,  # "": the default wide-and-deep model
         model_name=model_name,
     ).after(validate)  # the data gate: train only on data validation found fit
     evaluate = evaluate_model(

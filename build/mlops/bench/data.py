@@ -194,7 +194,7 @@ def run(root: Path) -> Path:
     work.mkdir(parents=True)
     bench = Bench(root, work)
     sample = root / "data" / "chicago_taxi" / "data.csv"
-    schema = root / "data" / "schema" / "schema.pbtxt"
+    schema = root / "pipelines" / "usecases" / "taxi" / "schema.pbtxt"
     module = root / "pipelines" / "usecases" / "taxi" / "transform.py"
     big = work / f"data-{scale}x.csv"
     print(f"[bench] resampling the sample {scale}x into {big}", flush=True)

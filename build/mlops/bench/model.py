@@ -284,13 +284,14 @@ def run(root: Path) -> Path:
     from mlops.core.model_settings import load_model_settings
     from mlops.core.settings import load_raw
 
-    settings = load_model_settings(root)
+    settings = load_model_settings(root, usecase="taxi")
     work = root / "bench" / "work" / time.strftime("model-%Y%m%d-%H%M%S")
     work.mkdir(parents=True)
     bench = Bench(root, work)
-    sample = root / "data" / "chicago_taxi" / "data.csv"
-    schema = root / "data" / "schema" / "schema.pbtxt"
-    module = root / load_raw(root / "settings.yaml")["model"]["transform_module"]
+    raw = load_raw(root / "settings.yaml", usecase="taxi")  # the taxi sample is what it measures
+    sample = root / raw["data"]["source"]
+    schema = root / raw["data"]["schema"]
+    module = root / raw["model"]["transform_module"]
     load_before = os.getloadavg()
     d = work
     examples, transformed, graph = d / "examples", d / "transformed", d / "transform_graph"
@@ -324,7 +325,7 @@ def run(root: Path) -> Path:
         "train_model",
         [
             "--transformed-examples", str(transformed), "--transform-graph", str(graph),
-            "--label-key", settings.evaluation.get("label_key", "big_tipper"),
+            "--label-key", settings.label_key, "--task", settings.task,
             "--hidden-units", str(t["hidden_units"]), "--learning-rate", str(t["learning_rate"]),
             "--epochs", str(t["epochs"]), "--batch-size", str(t["batch_size"]),
             "--tuning-max-trials", str(tuning["max_trials"]),
