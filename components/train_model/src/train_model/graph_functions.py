@@ -2,7 +2,7 @@
 
 tf_keras wraps its step functions in a tf.function that AutoGraph converts, and a fresh
 process spends 10-15 s converting Keras's own Python source before the first batch (measured
-on the taxi sample, 2 cores: 8 epochs 22 s with AutoGraph, 6 s without, same AUC). The model
+on a 15k-row sample, 2 cores: 8 epochs 22 s with AutoGraph, 6 s without, same AUC). The model
 has no data-dependent Python control flow, so a plain trace builds the same graph. Every
 component run is a fresh process, so this was paid on every run.
 

@@ -1,5 +1,5 @@
 """The Keras model (tf_keras, Keras 2, as TFT and TFMA need): wide and deep in the spirit of
-TFX's taxi_utils_native_keras.py. Wide: a one-hot of every categorical id; deep: the numeric
+TFX's native-Keras trainer example. Wide: a one-hot of every categorical id; deep: the numeric
 features and an embedding of every categorical id through the hidden layers. The task's head
 over both (tasks.head) gives P(class 1), the K class probabilities, or the value."""
 
