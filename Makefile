@@ -60,7 +60,7 @@ update-specs: venv ## pin each component.yaml to its pushed image by digest
 compile: venv ## compile each pipelines/*_pipeline.py to dist/<pipeline>/workflow.tar.gz
 	@$(MLOPS) compile
 
-run: build ## the main job: the CT pipeline on the sample, locally, to a served model (DATA=file.csv)
+run: build ## the main job: the CT pipeline on a use case (USECASE=x, default taxi), locally, to a served model (DATA=file.csv)
 	@$(MLOPS) run-local $(if $(DATA),--data "$(DATA)") $(if $(PIPELINE),--pipeline "$(PIPELINE)")
 
 run-dev: setup compile ## run with each component's src/ mounted over its last built image (no rebuild)
