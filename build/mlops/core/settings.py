@@ -119,7 +119,7 @@ def load_build_settings(root: Path, env: str | None = None) -> BuildSettings:
     """Reads and checks the build section. The REGISTRY environment variable (Cloud Build's
     _REGISTRY substitution) overrides build.registry."""
     path = root / "settings.yaml"
-    raw = load_raw(path, env)
+    raw = load_raw(path, env, usecase="")  # images are shared: no use case overlay
     build = raw.get("build")
     if not isinstance(build, dict):
         raise BuildError(f"{path}: the build section is missing (environment {raw['env']!r})")

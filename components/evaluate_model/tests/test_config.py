@@ -4,6 +4,7 @@ each malformed field is refused with its name. Also the TFMA EvalConfig built fr
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from evaluate_model import config, tfma_config
@@ -34,13 +35,20 @@ def test_settings_section_parses(helpers):
     assert s.change_thresholds == (config.ChangeThreshold("AUC", "higher", absolute=-0.01),)
 
 
-def test_the_settings_file_itself_parses(helpers):
-    """What the pipeline passes: the lead's model_settings turns settings.yaml into this JSON."""
+USECASES = Path(__file__).resolve().parents[3] / "pipelines" / "usecases"
+
+
+@pytest.mark.parametrize("usecase", sorted(p.parent.name for p in USECASES.glob("*/settings.yaml")))
+def test_each_use_cases_evaluation_settings_parse(usecase):
+    """What the pipeline passes: mlops.core.model_settings turns a use case's model.evaluation
+    and model.label_key into this JSON."""
     import yaml
 
-    section = yaml.safe_load((helpers.REPO / "settings.yaml").read_text())["model"]["evaluation"]
+    model = yaml.safe_load((USECASES / usecase / "settings.yaml").read_text())["model"]
+    section = {**model["evaluation"], "label_key": model["label_key"]}
     s = config.parse(json.dumps(section, sort_keys=True))
-    assert s.thresholds and s.metric_names["AUC"] == "auc"
+    assert s.label_key == model["label_key"] and s.thresholds
+    assert set(s.metric_names) >= set(model["evaluation"]["thresholds"])
 
 
 def test_overall_slice_is_always_there_and_first():
