@@ -123,3 +123,12 @@ def test_the_summary_shows_the_tasks_own_metrics_and_rows_without_a_label(tmp_pa
     assert overall.split()[1:] == ["10", "1.2500", "0.7500"]
     page = run_report.write(result, tmp_path / "report.html").read_text()
     assert "<tr><td>train</td><td>20</td><td>2</td></tr>" in page
+
+
+def test_a_multiclass_summary_shows_accuracy_and_averages_before_per_class_metrics():
+    candidate = {"auc/class_id=0": 0.9, "auc/macro_average": 0.95, "example_count": 9.0,
+                 "precision/class_id=0": 0.8, "sparse_categorical_accuracy": 0.7}  # fmt: skip
+    assert run_report.summary_metrics({"slices": [{"candidate": candidate}]}) == [
+        "example_count", "sparse_categorical_accuracy", "auc/macro_average", "auc/class_id=0",
+        "precision/class_id=0",
+    ]  # fmt: skip

@@ -82,7 +82,14 @@ def summary_metrics(slices: dict[str, Any] | None) -> list[str]:
         return []
     candidate = entries[0].get("candidate") or {}
     names = [k for k, v in candidate.items() if isinstance(v, int | float)]
-    names.sort(key=lambda k: k != "example_count")
+
+    def rank(name: str) -> int:
+        # The count, then whole-output metrics, then averages, then per-class variants.
+        if name == "example_count":
+            return 0
+        return 1 if "/" not in name else 2 if "average" in name else 3
+
+    names.sort(key=rank)  # stable: the evaluation's own order within each rank
     return names[:SUMMARY_METRICS]
 
 
