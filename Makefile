@@ -81,8 +81,8 @@ lineage: venv ## what the local runs used and produced: make lineage Q="runs" (s
 watch: build ## new data under triggers.new_data.prefix: a drift check per new span, retraining on drift (ONCE=1, RETRY=uri, ALL=1: every use case)
 	@$(MLOPS) watch $(if $(ONCE),--once) $(if $(RETRY),--retry "$(RETRY)") $(if $(ALL),--all-usecases)
 
-monitor: build ## model degradation: live metrics from labelled predictions, retraining when below (ONCE=1)
-	@$(MLOPS) monitor $(if $(ONCE),--once) --every $(or $(EVERY),60)
+monitor: build ## model degradation: live metrics from labelled predictions, retraining when below (ONCE=1, ALL=1: every use case)
+	@$(MLOPS) monitor $(if $(ONCE),--once) --every $(or $(EVERY),60) $(if $(ALL),--all-usecases)
 
 status: venv ## the serving model, recent runs, spans seen and trigger decisions
 	@$(MLOPS) status $(if $(JSON),--json)

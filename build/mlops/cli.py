@@ -168,7 +168,12 @@ def _monitor(args) -> None:
 
     if args.every <= 0:
         raise BuildError(f"--every {args.every}: expected seconds above 0")
-    result = degradation.monitor(args.root, every_s=args.every, once=args.once)
+    names = None
+    if args.all_usecases:
+        from mlops.core.settings import usecases
+
+        names = usecases(args.root)
+    result = degradation.monitor(args.root, every_s=args.every, once=args.once, usecases=names)
     if args.once and result is not None and result.decision == "failed":
         raise BuildError(result.reason)
 
@@ -302,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("monitor", help="model degradation: live metrics, retrain when below")
     p.add_argument("--once", action="store_true", help="one check, then exit")
     p.add_argument("--every", type=float, default=60.0, help="seconds between checks (60)")
+    p.add_argument("--all-usecases", action="store_true", help="every use case's served model")
     p.set_defaults(func=_monitor)
     p = sub.add_parser("watch", help="new-data trigger: a drift check on each new span")
     p.add_argument("--once", action="store_true", help="process what is there, then exit")

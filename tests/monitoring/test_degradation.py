@@ -472,6 +472,22 @@ def test_the_monitor_loop_records_failed_checks_and_keeps_running(tmp_path, caps
     assert capsys.readouterr().out.count("[monitor] failed:") == 3
 
 
+def test_one_monitor_checks_every_use_case_with_its_own_settings(tmp_path, capsys):
+    """make monitor ALL=1: each round checks each use case, with that use case's settings."""
+    root = make_repo(tmp_path / "repo")
+    settings = root / "settings.yaml"
+    settings.write_text(settings.read_text() + "usecase: good\n")
+    for name, metric in (("good", "binary_accuracy"), ("broken", "f1")):
+        folder = root / "pipelines" / "usecases" / name
+        folder.mkdir(parents=True)
+        (folder / "settings.yaml").write_text(f"triggers: {{degradation: {{metric: {metric}}}}}\n")
+    degradation.monitor(root, once=True, usecases=["broken", "good"], start=Recorder())
+    out = capsys.readouterr().out
+    assert "[monitor] broken: failed: " in out and "metric is 'f1'" in out
+    assert "[monitor] good: no verdict: " in out  # its own metric is fine: it checked the model
+    assert [d["decision"] for d in decisions(root)] == ["no verdict", "failed"]  # newest first
+
+
 def test_cli_monitor_once(tmp_path, capsys):
     from mlops.cli import main
 

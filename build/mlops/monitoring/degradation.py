@@ -657,21 +657,31 @@ def monitor(
     max_checks: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
     out=print,
+    usecases: list[str] | None = None,
 ) -> CheckResult | None:
-    """Checks every `every_s` seconds (once with once=True). A failed check is recorded and
-    the loop goes on; so does an unexpected error, printed with its traceback."""
+    """Checks every `every_s` seconds (once with once=True); with `usecases`, each round
+    checks each of them with its own settings (one process for all). A failed check is
+    recorded and the loop goes on; so does an unexpected error, printed with its traceback."""
+    import contextlib
+
+    from mlops.core.settings import selected_usecase
+
     done = 0
     result = None
     while True:
-        try:
-            result = check(root, env=env, start=start)
-            run = f" run {result.run_id}" if result.decision == "retrain" else ""
-            out(f"[monitor] {result.decision}{run}: {result.reason} ({result.report})")
-        except Exception as e:  # the loop outlives one broken check
-            if once:
-                raise
-            traceback.print_exc(file=sys.stderr)
-            out(f"[monitor] check failed: {type(e).__name__}: {e}")
+        for name in usecases or [None]:
+            scope = selected_usecase(name) if name else contextlib.nullcontext()
+            label = f"[monitor] {name}: " if name else "[monitor] "
+            with scope:
+                try:
+                    result = check(root, env=env, start=start)
+                    run = f" run {result.run_id}" if result.decision == "retrain" else ""
+                    out(f"{label}{result.decision}{run}: {result.reason} ({result.report})")
+                except Exception as e:  # the loop outlives one broken check
+                    if once:
+                        raise
+                    traceback.print_exc(file=sys.stderr)
+                    out(f"{label}check failed: {type(e).__name__}: {e}")
         done += 1
         if once or (max_checks is not None and done >= max_checks):
             return result
