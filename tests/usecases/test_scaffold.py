@@ -87,6 +87,8 @@ def test_each_new_use_case_is_served_on_its_own_port(project):
         ports.append(load_model_settings(project, "local", usecase=name).serving.port)
     taxi = load_model_settings(project, "local", usecase="taxi").serving.port
     assert len({taxi, *ports}) == 3 and ports[1] == ports[0] + 1
+    scaffold(project, "first", _table(project, "binary"), "churned", force=True, say=print)
+    assert load_model_settings(project, "local", usecase="first").serving.port == ports[0]
 
 
 @pytest.mark.parametrize(

@@ -22,13 +22,16 @@ def _row(rng: random.Random, task: str) -> dict[str, object]:
     age = rng.randint(1, 60)
     noise = rng.gauss(0, 0.6)
     colour_effect = {"red": 1.5, "green": -1.0, "blue": 0.5, "grey": 0.0}[colour]
-    score = 0.8 * size - 0.6 * weight + colour_effect + 0.05 * age + noise
+    # Linear terms plus a wave in size and a bowl in weight: a linear model cannot follow
+    # those, a network (or trees) can.
+    curved = 2.0 * math.sin(1.3 * size) + 0.25 * (weight - 5) ** 2
+    score = 0.5 * size - 0.3 * weight + colour_effect + 0.03 * age + curved + noise
     if task == "binary":
-        label: object = "yes" if score > 1.8 else "no"
+        label: object = "yes" if score > 3.0 else "no"
     elif task == "multiclass":
-        label = SPECIES[0] if score < 0.5 else SPECIES[1] if score < 3.0 else SPECIES[2]
+        label = SPECIES[0] if score < 2.0 else SPECIES[1] if score < 4.1 else SPECIES[2]
     else:
-        label = round(20 + 3 * size + 2 * math.sin(weight) + 4 * colour_effect + noise, 3)
+        label = round(20 + 3 * size + 4 * colour_effect + 2 * curved + noise, 3)
     return {
         "size": round(size, 3),
         "weight": round(weight, 3),

@@ -105,14 +105,20 @@ def _evaluation(task: str, prof: profiling.Profile) -> tuple[dict, dict]:
     return evaluation, degradation
 
 
-def _next_port(root: Path) -> int:
-    ports = []
+def _ports(root: Path) -> dict[str, int]:
+    ports = {}
     for name in usecases(root):
         overlay = yaml.safe_load((root / USECASES_DIR / name / "settings.yaml").read_text()) or {}
         port = (overlay.get("serving") or {}).get("port")
         if isinstance(port, int):
-            ports.append(port)
-    return max(ports, default=FIRST_PORT - 1) + 1
+            ports[name] = port
+    return ports
+
+
+def _port_for(root: Path, name: str) -> int:
+    """A replaced use case keeps its port; a new one gets the next after every other's."""
+    ports = _ports(root)
+    return ports.get(name) or max(ports.values(), default=FIRST_PORT - 1) + 1
 
 
 def _relative(root: Path, path: Path) -> str:
@@ -180,7 +186,7 @@ def scaffold(
                 "transform_module": str(USECASES_DIR / name / "transform.py"),
                 "evaluation": evaluation,
             },
-            "serving": {"port": _next_port(root)},
+            "serving": {"port": _port_for(root, name)},
             "triggers": {
                 "new_data": {"prefix": f"data/incoming/{name}"},
                 "degradation": {"labels": f"data/labels/{name}", **degradation},
