@@ -149,15 +149,16 @@ def _settings(args) -> None:
 
 def _lineage(args) -> None:
     """Answers one lineage question from the store that local runs write."""
-    from mlops.lineage import store as lineage
+    from mlops.lineage import questions
+    from mlops.lineage.store import DEFAULT_DB
 
-    db = args.db or args.root / lineage.DEFAULT_DB
+    db = args.db or args.root / DEFAULT_DB
     params = vars(args)
     if args.usecase:
         from mlops.core.model_settings import load_model_settings
 
         params["model"] = load_model_settings(args.root, usecase=args.usecase).name
-    answer, render = lineage.ask(db, args.question, params)
+    answer, render = questions.ask(db, args.question, params)
     print(json.dumps(answer, indent=2, default=str) if args.json else render(answer))
 
 

@@ -11,7 +11,8 @@ import yaml
 from mlops.cli import main
 from mlops.core.errors import BuildError
 from mlops.lineage import store as lineage
-from mlops.lineage.store import LineageError, LineageStore, recorded_run
+from mlops.lineage.recording import recorded_run
+from mlops.lineage.store import LineageError, LineageStore
 from mlops.local_runs.runner import ArtifactRecord, TaskRecord
 
 DIGEST = "sha256:" + "ab" * 32

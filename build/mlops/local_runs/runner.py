@@ -613,7 +613,7 @@ def run_package(
     (default: `default_lineage_db(package)`), a failed run with the step that failed."""
     from kfp import components, local
 
-    from mlops.lineage.store import recorded_run
+    from mlops.lineage.recording import recorded_run
 
     pipeline = components.load_component_from_text(read_package(package))
     pipeline_root.mkdir(parents=True, exist_ok=True)
