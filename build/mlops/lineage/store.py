@@ -9,6 +9,8 @@ execution produced an artifact and from which inputs; which data trained a model
     artifacts   one per URI: type, name, metadata, a fingerprint of small local contents
     events      execution -> artifact, INPUT or OUTPUT, under the task's input/output name
     decisions   trigger decisions (time, kind, decision, reason, run), for the triggers
+    cache_entries  the executions a later task with the same cache key may reuse (its key's
+                parts, to explain a miss); an execution that reused one names it (cached_from)
 
 Recording a run is in mlops.lineage.recording, its text in mlops.lineage.render, the
 command line's questions in mlops.lineage.questions."""
@@ -60,7 +62,11 @@ CREATE TABLE IF NOT EXISTS executions (
     peak_rss_bytes INTEGER,
     input_parameters TEXT NOT NULL DEFAULT '{}',
     output_parameters TEXT NOT NULL DEFAULT '{}',
-    log_tail TEXT NOT NULL DEFAULT '[]'
+    log_tail TEXT NOT NULL DEFAULT '[]',
+    cache_key TEXT,
+    cached_from INTEGER,
+    cache_note TEXT,
+    outputs_spec TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_run ON executions(run_id);
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -89,7 +95,26 @@ CREATE TABLE IF NOT EXISTS decisions (
     run_id TEXT,
     details TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS cache_entries (
+    key TEXT NOT NULL,
+    execution_id INTEGER NOT NULL REFERENCES executions(id),
+    pipeline TEXT NOT NULL,
+    task TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    parts TEXT NOT NULL,
+    PRIMARY KEY (key, execution_id)
+);
+CREATE INDEX IF NOT EXISTS cache_entries_task ON cache_entries(pipeline, task, created_at);
 """
+# Columns added after the first stores were written: added to an older store when it opens.
+ADDED_COLUMNS = {
+    "executions": {
+        "cache_key": "TEXT",  # the task's cache key (None: caching was off for it)
+        "cached_from": "INTEGER",  # the execution whose outputs it reused
+        "cache_note": "TEXT",  # why it hit or missed, as EXPLAIN=1 prints it (JSON list)
+        "outputs_spec": "TEXT",  # its outputs as kfp.local returned them, to reuse them (JSON)
+    }
+}
 
 
 class LineageError(BuildError):
@@ -146,7 +171,13 @@ def _run_row(row: sqlite3.Row) -> dict[str, Any]:
 
 def _execution_row(row: sqlite3.Row) -> dict[str, Any]:
     execution = dict(row)
-    for key, default in (("input_parameters", {}), ("output_parameters", {}), ("log_tail", [])):
+    for key, default in (
+        ("input_parameters", {}),
+        ("output_parameters", {}),
+        ("log_tail", []),
+        ("cache_note", []),
+        ("outputs_spec", None),
+    ):
         execution[key] = _loads(execution[key], default)
     return execution
 
@@ -167,6 +198,15 @@ class LineageStore:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.executescript(SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for table, columns in ADDED_COLUMNS.items():
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            with self.db:
+                for name, kind in columns.items():
+                    if name not in have:
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -288,7 +328,8 @@ class LineageStore:
             self.db.execute(
                 "UPDATE executions SET status = ?, exit_code = ?, error = ?, ended_at = ?,"
                 " image_id = ?, image_digest = ?, peak_memory_bytes = ?, peak_rss_bytes = ?,"
-                " output_parameters = ?, log_tail = ? WHERE id = ?",
+                " output_parameters = ?, log_tail = ?, cache_key = ?, cached_from = ?,"
+                " cache_note = ?, outputs_spec = ? WHERE id = ?",
                 (
                     record.status,
                     record.exit_code,
@@ -300,10 +341,60 @@ class LineageStore:
                     record.peak_rss_bytes,
                     _dumps(record.output_parameters),
                     _dumps(record.log_tail),
+                    record.cache_key,
+                    record.cached_from,
+                    _dumps(record.cache_note) if record.cache_note else None,
+                    None if record.outputs_spec is None else _dumps(record.outputs_spec),
                     execution_id,
                 ),
             )
             self._link(execution_id, record.output_artifacts, "OUTPUT")
+            if record.status == "SUCCESS" and record.cache_key and record.cached_from is None:
+                run = self.db.execute(
+                    "SELECT pipeline FROM runs r JOIN executions x ON x.run_id = r.id"
+                    " WHERE x.id = ?",
+                    (execution_id,),
+                ).fetchone()
+                self.db.execute(
+                    "INSERT OR IGNORE INTO cache_entries (key, execution_id, pipeline, task,"
+                    " created_at, parts) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        record.cache_key,
+                        execution_id,
+                        run[0],
+                        record.task,
+                        record.ended_at or time.time(),
+                        _dumps(record.cache_parts or {}),
+                    ),
+                )
+
+    # --- the execution cache ------------------------------------------------------------------
+
+    def cache_hits(self, key: str) -> list[dict[str, Any]]:
+        """The cacheable executions with this key, newest first, each with its run's id."""
+        rows = self.db.execute(
+            "SELECT c.created_at AS cached_at, c.parts, x.* FROM cache_entries c"
+            " JOIN executions x ON x.id = c.execution_id WHERE c.key = ?"
+            " ORDER BY c.created_at DESC, x.id DESC",
+            (key,),
+        )
+        return [{**_execution_row(r), "parts": _loads(r["parts"], {})} for r in rows]
+
+    def cache_entries_of(self, pipeline: str, task: str, limit: int = 50) -> list[dict]:
+        """The latest cacheable executions of a pipeline's task (any key), newest first."""
+        rows = self.db.execute(
+            "SELECT key, execution_id, created_at, parts FROM cache_entries"
+            " WHERE pipeline = ? AND task = ? ORDER BY created_at DESC LIMIT ?",
+            (pipeline, task, limit),
+        )
+        return [{**dict(r), "parts": _loads(r["parts"], {})} for r in rows]
+
+    def clear_cache(self, pipeline: str | None = None) -> int:
+        """Forgets the cacheable executions (of one pipeline); their lineage stays."""
+        with self.db:
+            where, args = ("WHERE pipeline = ?", (pipeline,)) if pipeline else ("", ())
+            cursor = self.db.execute(f"DELETE FROM cache_entries {where}", args)
+        return cursor.rowcount
 
     def record_decision(
         self,
@@ -422,7 +513,9 @@ class LineageStore:
     def _producer_id(self, artifact_id: int) -> int | None:
         row = self.db.execute(
             "SELECT e.execution_id FROM events e JOIN executions x ON x.id = e.execution_id"
-            " WHERE e.artifact_id = ? AND e.kind = 'OUTPUT' ORDER BY x.started_at DESC LIMIT 1",
+            " WHERE e.artifact_id = ? AND e.kind = 'OUTPUT'"
+            # a cached execution lists the outputs it reused; their producer ran before it
+            " ORDER BY x.cached_from IS NOT NULL, x.started_at DESC LIMIT 1",
             (artifact_id,),
         ).fetchone()
         return None if row is None else row[0]

@@ -37,6 +37,7 @@ from mlops.ci import engine
 from mlops.core.errors import BuildError
 from mlops.core.paths import REPO
 from mlops.core.pipeline_package import read_package
+from mlops.local_runs.cache import CachePolicy
 from mlops.local_runs.dag import say
 
 LOG_TAIL_LINES = 50
@@ -83,6 +84,19 @@ class TaskRecord:
     peak_memory_bytes: int | None = None
     # the largest total_rss of memory.stat sampled every MEMORY_SAMPLE_S: anonymous memory only.
     peak_rss_bytes: int | None = None
+    # The execution cache (mlops.local_runs.cache): hit, miss or off; why; the key and its
+    # parts; the execution whose outputs a hit reused; the outputs as kept for reuse.
+    task_caching: bool = True  # false: the pipeline definition turned caching off for it
+    cache_decision: str | None = None
+    cache_note: list[str] = field(default_factory=list)
+    cache_key: str | None = None
+    cache_parts: dict[str, Any] | None = None
+    cached_from: int | None = None
+    outputs_spec: dict[str, Any] | None = None
+
+    @property
+    def cached(self) -> bool:
+        return self.cached_from is not None
 
     @property
     def seconds(self) -> float | None:
@@ -99,10 +113,19 @@ class TaskObserver(Protocol):
 
 
 class ProgressPrinter:
-    """Prints one line per finished step: status, time and peak memory."""
+    """Prints one line per finished step: status, time and peak memory; a step served from the
+    cache says which execution it reused. With `explain`, every step's cache decision and why
+    (for a miss, what changed since the closest earlier execution)."""
+
+    def __init__(self, explain: bool = False):
+        self.explain = explain
 
     def task_started(self, record: TaskRecord) -> None:
-        say(f"[run] {record.task}: started ({record.image_ref})")
+        if self.explain and record.cache_decision:
+            reasons = "".join(f"\n    - {r}" for r in record.cache_note)
+            say(f"[cache] {record.task}: {record.cache_decision}{reasons}")
+        if not record.cached:
+            say(f"[run] {record.task}: started ({record.image_ref})")
 
     def task_finished(self, record: TaskRecord) -> None:
         say(f"[run] {record.task}: {describe(record)}")
@@ -113,6 +136,8 @@ def _mb(value: int | None) -> str:
 
 
 def describe(record: TaskRecord) -> str:
+    if record.cached:
+        return "CACHED: " + (record.cache_note[0] if record.cache_note else "reused")
     seconds = record.seconds
     took = "" if seconds is None else f" in {seconds:.1f}s"
     exit_code = "" if record.exit_code is None else f", exit code {record.exit_code}"
@@ -234,8 +259,9 @@ class _Tracker:
     """The tasks kfp.local is running now, one per thread (tasks run side by side, see
     mlops.local_runs.dag), and who hears about them. Observers are called one at a time."""
 
-    def __init__(self, observers: Sequence[TaskObserver]):
+    def __init__(self, observers: Sequence[TaskObserver], cache=None):
         self.observers = list(observers)
+        self.cache = cache  # an ExecutionCache, or None: every task runs
         self._local = threading.local()
         self._lock = threading.Lock()
         self._running: dict[int, TaskRecord] = {}  # thread id -> its task
@@ -250,6 +276,15 @@ class _Tracker:
     @next_task_name.setter
     def next_task_name(self, value: str | None) -> None:
         self._local.next_task_name = value
+
+    @property
+    def next_task_caching(self) -> bool:
+        """Whether the pipeline definition lets that task be served from the cache."""
+        return getattr(self._local, "next_task_caching", True)
+
+    @next_task_caching.setter
+    def next_task_caching(self, value: bool) -> None:
+        self._local.next_task_caching = value
 
     @property
     def current(self) -> TaskRecord | None:
@@ -320,7 +355,9 @@ def _run_docker_container(
     tracker: _Tracker | None = None,
 ) -> int:
     engine.ensure_image(client, image)
+    record = tracker.current if tracker else None
     volumes = {
+        **{m: {"bind": m, "mode": "ro"} for m in _reused_inputs(record, volumes)},
         **{m: {"bind": m, "mode": "ro"} for m in mounts},
         **{m: {"bind": m, "mode": "rw"} for m in writable},
         **volumes,
@@ -337,7 +374,6 @@ def _run_docker_container(
         network_mode="host",
     )
     sampler = CgroupMemorySampler(container.id).start()
-    record = tracker.current if tracker else None
     if tracker is not None and not tracker.container_started(record, container):
         container.kill()  # cancelled while its container was being created
     _container_ran(record, client, image, container)
@@ -355,6 +391,20 @@ def _run_docker_container(
             record.log_tail = list(tail)
             record.peak_memory_bytes = peak.max_usage_bytes
             record.peak_rss_bytes = peak.max_rss_bytes
+
+
+def _reused_inputs(record: TaskRecord | None, volumes: dict[str, Any]) -> list[str]:
+    """Input artifacts outside this run's pipeline root (another run's outputs, reused from
+    the cache): kfp.local mounts only this run's root, so they are mounted read-only too."""
+    if record is None:
+        return []
+    inside = [Path(v) for v in volumes]
+    reused = []
+    for artifact in record.input_artifacts:
+        path = Path(artifact.uri)
+        if path.is_absolute() and path.exists() and not any(path.is_relative_to(v) for v in inside):
+            reused.append(str(path))
+    return reused
 
 
 def _outputs_with_written_artifacts(original):
@@ -396,6 +446,7 @@ def _remembering_task_names(original, tracker: _Tracker):
     # pipeline task name (not only the component name) is at hand.
     def validate_task_spec_not_loop_or_condition(task_spec):
         tracker.next_task_name = task_spec.task_info.name or None
+        tracker.next_task_caching = task_spec.caching_options.enable_cache
         return original(task_spec=task_spec)
 
     return validate_task_spec_not_loop_or_condition
@@ -420,10 +471,16 @@ def _resolved_parameters(component_spec, arguments: dict[str, Any]) -> dict[str,
     """The parameter values the task gets: the arguments, else the declared defaults."""
     from kfp.local import executor_output_utils
 
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    integer = pipeline_spec_pb2.ParameterType.NUMBER_INTEGER
     values = {k: v for k, v in arguments.items() if not _is_artifact(v)}
     for name, spec in component_spec.input_definitions.parameters.items():
         if name not in values and spec.HasField("default_value"):
             values[name] = executor_output_utils.pb2_value_to_python(spec.default_value)
+        value = values.get(name)
+        if spec.parameter_type == integer and isinstance(value, float) and value.is_integer():
+            values[name] = int(value)  # protobuf holds numbers as doubles: 1 and 1.0 are one
     return values
 
 
@@ -434,7 +491,7 @@ def _new_record(tracker: _Tracker, component_name, component_spec, executor_spec
         component_name
     )
     tracker.next_task_name = None  # a direct component run has no DAG task name
-    return TaskRecord(
+    record = TaskRecord(
         task=task,
         component=component_name,
         image_ref=executor_spec.container.image,
@@ -444,6 +501,8 @@ def _new_record(tracker: _Tracker, component_name, component_spec, executor_spec
         ],
         started_at=time.time(),
     )
+    record.task_caching, tracker.next_task_caching = tracker.next_task_caching, True
+    return record
 
 
 def _finish_record(record: TaskRecord, outputs: dict[str, Any], task_status) -> None:
@@ -458,6 +517,68 @@ def _finish_record(record: TaskRecord, outputs: dict[str, Any], task_status) -> 
             record.output_parameters[name] = value
 
 
+def _image_identity(image: str) -> str | None:
+    """What the cache keys an image on: the digest it is pinned to, else the local image id
+    (a tag can move; the content it names cannot)."""
+    pinned = image.partition("@")[2]
+    if pinned:
+        return pinned
+    import docker
+
+    client = docker.from_env()
+    try:
+        engine.ensure_image(client, image)
+        return client.images.get(image).id
+    except Exception:  # no such image: the task itself will fail and say so
+        return None
+
+
+def _cache_decision(tracker: _Tracker, record: TaskRecord, executor_spec):
+    """The cache's decision for a task about to run (None without a cache); an execution of
+    the FROM= run stands in for a task upstream of the step that runs again."""
+    cache = tracker.cache
+    if cache is None:
+        return None
+    from mlops.local_runs.cache import Decision
+
+    container = executor_spec.container
+    reused = cache.policy.reuse.get(record.task)
+    if reused is not None and record.task_caching and record.task not in cache.policy.rerun:
+        return Decision(
+            record.task,
+            hit=reused,
+            key=reused.get("cache_key"),
+            reasons=[
+                f"reuses execution {reused['id']} of run {reused['run_id']} "
+                f"(upstream of FROM={cache.policy.from_step})"
+            ],
+        )
+    return cache.decide(
+        record,
+        task_caching=record.task_caching,
+        command=list(container.command) + list(container.args),
+        image_id=_image_identity(container.image) if record.task_caching else None,
+        component=image_component(container.image),
+    )
+
+
+def _served_from_cache(tracker: _Tracker, record: TaskRecord, decision):
+    """The outputs of the execution a hit reuses, recorded as this run's cached task."""
+    from kfp.local import status
+
+    from mlops.local_runs.cache import restore
+
+    hit = decision.hit
+    outputs = restore(hit["outputs_spec"])
+    record.cached_from = hit.get("cached_from") or hit["id"]  # the execution that ran
+    record.outputs_spec = hit["outputs_spec"]
+    record.image_digest, record.image_id = hit.get("image_digest"), hit.get("image_id")
+    tracker.notify("task_started", record)
+    _finish_record(record, outputs, status.Status.SUCCESS)
+    tracker.notify("task_finished", record)
+    return outputs, status.Status.SUCCESS
+
+
 def _observing_tasks(original, tracker: _Tracker):
     signature = inspect.signature(original)
 
@@ -470,6 +591,12 @@ def _observing_tasks(original, tracker: _Tracker):
             given["executor_spec"],
             given["arguments"],
         )
+        decision = _cache_decision(tracker, record, given["executor_spec"])
+        if decision is not None:
+            record.cache_decision, record.cache_note = decision.word, list(decision.reasons)
+            record.cache_key, record.cache_parts = decision.key, decision.parts or None
+            if decision.hit is not None:
+                return _served_from_cache(tracker, record, decision)
         tracker.current = record
         tracker.notify("task_started", record)
         try:
@@ -483,6 +610,9 @@ def _observing_tasks(original, tracker: _Tracker):
         _finish_record(record, outputs, task_status)
         if record.status != "SUCCESS" and tracker.stopping:
             record.status, record.error = "CANCELLED", "stopped: the run ended on an error"
+        if record.status == "SUCCESS" and tracker.cache is not None:
+            # Kept for later runs (a cache hit, FROM=), with what each output holds now.
+            record.outputs_spec = tracker.cache.outputs_spec(outputs)
         tracker.notify("task_finished", record)
         return outputs, task_status
 
@@ -512,6 +642,7 @@ def docker_runner_adapted(
     writable: list[Path] | None = None,
     sources: dict[str, Path] | None = None,
     max_parallel: int | None = None,
+    cache=None,
 ) -> Iterator[None]:
     """kfp.local's DockerRunner as a cluster would run the steps; `mounts` are host folders
     the steps read (local data), mounted read-only at the same paths, `writable` the ones
@@ -519,7 +650,8 @@ def docker_runner_adapted(
     mounted over its image's code (/app): a local run of edited code without a rebuild.
     Tasks whose upstream tasks are done run side by side, at most `max_parallel` (default:
     one per CPU) at a time (mlops.local_runs.dag). Each observer gets task_started(record) and
-    task_finished(record) for every container task run inside."""
+    task_finished(record) for every container task run inside. With `cache` (an
+    mlops.local_runs.cache.ExecutionCache) a task may be served from an earlier execution."""
     from kfp.local import (
         dag_orchestrator,
         docker_task_handler,
@@ -531,7 +663,7 @@ def docker_runner_adapted(
 
     from mlops.local_runs.dag import concurrent_run_dag, shared_context
 
-    tracker = _Tracker(observers)
+    tracker = _Tracker(observers, cache)
     extra = [str(Path(m).resolve()) for m in mounts or []]
     replacements = [
         (
@@ -606,34 +738,56 @@ def run_package(
     writable: list[Path] | None = None,
     sources: dict[str, Path] | None = None,
     max_parallel: int | None = None,
+    cache: CachePolicy | None = None,
+    from_step: str | None = None,
+    match_parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Runs the pipeline in a workflow.tar.gz; returns its outputs (artifacts as URIs).
     Independent tasks run side by side, at most `max_parallel` (default: one per CPU).
     The run, its steps and artifacts are recorded in the lineage store `lineage_db`
-    (default: `default_lineage_db(package)`), a failed run with the step that failed."""
+    (default: `default_lineage_db(package)`), a failed run with the step that failed.
+    `cache` (default: on, no age limit) says when a task reuses an earlier execution;
+    `from_step` runs that step and what is downstream of it, reusing the latest successful
+    run (whose parameters include `match_parameters`) for the rest."""
     from kfp import components, local
 
     from mlops.lineage.recording import recorded_run
+    from mlops.lineage.store import LineageStore
+    from mlops.local_runs import partial
+    from mlops.local_runs.cache import ExecutionCache
 
     pipeline = components.load_component_from_text(read_package(package))
+    lineage_db = lineage_db or default_lineage_db(package)
+    policy = cache or CachePolicy()
+    if from_step:
+        with LineageStore(lineage_db) as store:
+            policy = partial.plan(
+                package, from_step, store, pipeline.name, match_parameters, base=policy
+            )
+        say(f"[run] FROM={policy.from_step}: runs again {', '.join(sorted(policy.rerun))}")
     pipeline_root.mkdir(parents=True, exist_ok=True)
     # Component containers run as a non-root user and write their outputs under this root.
     pipeline_root.chmod(0o1777)
     local.init(runner=local.DockerRunner(), pipeline_root=str(pipeline_root))
     started = time.monotonic()
-    with recorded_run(
-        lineage_db or default_lineage_db(package),
-        pipeline=pipeline.name,
-        package=package,
-        pipeline_root=pipeline_root,
-        parameters=arguments,
-    ) as recorder:
+    with (
+        recorded_run(
+            lineage_db,
+            pipeline=pipeline.name,
+            package=package,
+            pipeline_root=pipeline_root,
+            parameters=arguments,
+        ) as recorder,
+        LineageStore(lineage_db) as cache_store,
+    ):
+        overlays = {k: str(Path(v).resolve()) for k, v in (sources or {}).items()}
         with docker_runner_adapted(
             mounts,
-            observers=[recorder, ProgressPrinter(), *observers],
+            observers=[recorder, ProgressPrinter(policy.explain), *observers],
             writable=writable,
             sources=sources,
             max_parallel=max_parallel,
+            cache=ExecutionCache(policy, cache_store, pipeline.name, overlays),
         ):
             try:
                 task = pipeline(**arguments)
@@ -643,9 +797,11 @@ def run_package(
         for name, value in (task.outputs or {}).items():
             outputs[name] = getattr(value, "uri", value)
         recorder.outputs = outputs
+    cached = [r.task for r in recorder.records if r.cached]
     print(
-        f"[run] {package.parent.name}: succeeded in {time.monotonic() - started:.1f}s; "
-        f"outputs: {json.dumps(outputs, default=str)}; lineage run {recorder.run_id}",
+        f"[run] {package.parent.name}: succeeded in {time.monotonic() - started:.1f}s"
+        + (f" ({len(cached)} of {len(recorder.records)} steps from the cache)" if cached else "")
+        + f"; outputs: {json.dumps(outputs, default=str)}; lineage run {recorder.run_id}",
         flush=True,
     )
     return outputs
