@@ -134,7 +134,7 @@ def test_a_cache_on_a_lineage_store_hits_misses_and_explains(tmp_path):
     (model / "saved_model.pb").write_text("weights")
     with LineageStore(tmp_path / "l.sqlite") as store:
         cache = ExecutionCache(CachePolicy(), store, "p")
-        args = {"task_caching": True, "command": ["train"], "image_id": "sha256:1", "component": "t"}
+        args = {"task_caching": True, "command": ["t"], "image_id": "sha256:1", "component": "t"}
         first = cache.decide(_record("train", examples), **args)
         assert (first.word, first.reasons) == ("miss", ["no earlier execution of this step"])
         run_id = store.start_run("p", {})

@@ -470,7 +470,6 @@ def _is_artifact(value) -> bool:
 def _resolved_parameters(component_spec, arguments: dict[str, Any]) -> dict[str, Any]:
     """The parameter values the task gets: the arguments, else the declared defaults."""
     from kfp.local import executor_output_utils
-
     from kfp.pipeline_spec import pipeline_spec_pb2
 
     integer = pipeline_spec_pb2.ParameterType.NUMBER_INTEGER
