@@ -12,9 +12,13 @@ export ENV
 export USECASE
 MLOPS := $(PY) -m mlops
 PYTEST_ARGS ?=
+# make run: other data, every step run (CACHE=0), each step's cache decision (EXPLAIN=1), or
+# one step and what follows it again (FROM=train)
+RUN_FLAGS = $(if $(DATA),--data "$(DATA)") $(if $(filter 0 false no,$(CACHE)),--no-cache) \
+	$(if $(EXPLAIN),--explain) $(if $(FROM),--from "$(FROM)")
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
-	compile run run-dev serve promote rollback lineage watch monitor status deploy component schema usecase bench lock clean
+	compile run run-dev cache-clear serve promote rollback lineage watch monitor status deploy component schema usecase bench lock clean
 
 help: ## list the verbs
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,11 +64,15 @@ update-specs: venv ## pin each component.yaml to its pushed image by digest
 compile: venv ## compile each pipelines/*_pipeline.py to dist/<pipeline>/workflow.tar.gz
 	@$(MLOPS) compile
 
-run: build ## the main job: the CT pipeline on a use case (USECASE=x, default taxi), locally, to a served model (DATA=file.csv)
-	@$(MLOPS) run-local $(if $(DATA),--data "$(DATA)") $(if $(PIPELINE),--pipeline "$(PIPELINE)")
+run: build ## the main job: the CT pipeline on a use case (USECASE=x, default taxi), locally, to a served model (DATA=file.csv, CACHE=0, EXPLAIN=1, FROM=step)
+	@$(MLOPS) run-local $(RUN_FLAGS) $(if $(PIPELINE),--pipeline "$(PIPELINE)")
 
 run-dev: setup compile ## run with each component's src/ mounted over its last built image (no rebuild)
-	@$(MLOPS) run-local --sources $(if $(DATA),--data "$(DATA)")
+	@$(MLOPS) run-local --sources $(RUN_FLAGS)
+
+cache-clear: venv ## forget every cached step execution (the lineage stays)
+	@$(MLOPS) cache-clear
+
 
 serve: setup ## start (or keep) the local prediction service on the model registry
 	@$(MLOPS) serve

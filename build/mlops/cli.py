@@ -59,11 +59,37 @@ def _run_local(args) -> None:
     from mlops.ct import ct_run
 
     if args.pipeline == ct_run.PIPELINE:
-        ct_run.run(args.root, data=args.data, sources=args.sources)
+        ct_run.run(
+            args.root,
+            data=args.data,
+            sources=args.sources,
+            cache=not args.no_cache,
+            explain=args.explain,
+            from_step=args.from_step,
+        )
         return
     from mlops.local_runs.runner import run_compiled
 
-    run_compiled(args.root, args.pipeline, data=args.data)
+    run_compiled(
+        args.root,
+        args.pipeline,
+        data=args.data,
+        cache=not args.no_cache,
+        explain=args.explain,
+        from_step=args.from_step,
+    )
+
+
+def _cache_clear(args) -> None:
+    from mlops.lineage.store import DEFAULT_DB, LineageStore
+
+    db = args.root / DEFAULT_DB
+    if not db.is_file():
+        print(f"[cache] {db}: no lineage store, nothing cached")
+        return
+    with LineageStore(db) as store:
+        count = store.clear_cache()
+    print(f"[cache] forgot {count} cached executions in {db}; their lineage stays")
 
 
 def _serve(args) -> None:
@@ -272,7 +298,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--sources", action="store_true", help="mount components/*/src over the images' code"
     )
+    p.add_argument("--no-cache", action="store_true", help="run every step (CACHE=0)")
+    p.add_argument(
+        "--explain", action="store_true", help="each step's cache decision and why (EXPLAIN=1)"
+    )
+    p.add_argument(
+        "--from", dest="from_step", default=None,
+        help="run this step and what follows it again, reusing the latest run for the rest",
+    )  # fmt: skip
     p.set_defaults(func=_run_local)
+    p = sub.add_parser("cache-clear", help="forget every cached execution (the lineage stays)")
+    p.set_defaults(func=_cache_clear)
     sub.add_parser("serve", help="start or keep the local prediction service").set_defaults(
         func=_serve
     )

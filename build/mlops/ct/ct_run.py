@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import BuildError
+from mlops.local_runs.cache import CachePolicy
 from mlops.local_runs.runner import TaskRecord
 
 PIPELINE = "ct_pipeline"
@@ -118,11 +119,18 @@ def run(
     serve: bool = True,
     service_image: str | None = None,
     previous_statistics: str | None = None,
+    cache: bool = True,
+    explain: bool = False,
+    from_step: str | None = None,
 ) -> CtRun:
     """One CT run; raises BuildError (after writing the report) when a step fails.
     `previous_statistics` replaces the drift reference (the drift trigger passes the statistics
-    its own check computed on the span, see mlops.triggers.drift)."""
+    its own check computed on the span, see mlops.triggers.drift). Steps reuse earlier
+    executions as settings.yaml's `cache` says, unless `cache` is False (CACHE=0); `explain`
+    prints each step's cache decision; `from_step` runs that step and what follows it again,
+    reusing the latest successful run of the use case for the steps before it."""
     from mlops.core import pipeline_parameters
+    from mlops.core.cache_settings import load_cache_settings
     from mlops.core.model_settings import load_model_settings
     from mlops.core.pipeline_package import PACKAGE
     from mlops.ct import run_report
@@ -136,6 +144,12 @@ def run(
     if data and "://" not in data and not glob.glob(data):  # a path or a glob
         raise BuildError(f"DATA={data}: no such file or folder")
     model = load_model_settings(root, env)
+    cache_settings = load_cache_settings(root, env)
+    policy = CachePolicy(
+        enabled=cache and cache_settings.enabled,
+        max_age_s=cache_settings.max_age_s,
+        explain=explain,
+    )
     lineage_db = root / DEFAULT_DB
     registry = model.serving.registry
     if not registry.startswith("gs://"):
@@ -174,6 +188,10 @@ def run(
             mounts=_mounts(arguments, reference),
             writable=[] if registry.startswith("gs://") else [Path(registry)],
             sources=overlays,
+            cache=policy,
+            from_step=from_step,
+            # FROM= reuses a run of this use case: the one that trained this model
+            match_parameters={"model_name": arguments.get("model_name")},
         )
         result.status = "SUCCEEDED"
     except BuildError as e:

@@ -123,6 +123,9 @@ def summary_text(result) -> str:
     f = facts(result)
     lines = [f"[run] ===== continuous training: {result.status} in {result.seconds:.0f}s ====="]
     for r in result.steps:
+        if r.cached:
+            lines.append(f"  {r.task:<16} CACHED   (execution {r.cached_from})")
+            continue
         took = f"{r.seconds:.1f}s" if r.seconds is not None else "-"
         rss = f"{r.peak_rss_bytes / 2**20:.0f} MB" if r.peak_rss_bytes else "-"
         lines.append(f"  {r.task:<16} {r.status:<8} {took:>7}  peak RSS {rss}")
@@ -159,6 +162,11 @@ def summary_text(result) -> str:
     if deployment is not None:
         if deployment.get("skipped"):
             lines.append(f"  deployment: skipped ({deployment.get('skipped')})")
+        elif deployment.get("unchanged"):
+            lines.append(
+                f"  deployment: unchanged: the candidate is version {deployment.get('version')}"
+                f" ({deployment.get('role')}) already; no new version"
+            )
         else:
             lines.append(
                 f"  deployment: version {deployment.get('version')}; stable "
@@ -227,14 +235,15 @@ def render(result) -> str:
         ),
         "<h2>Steps</h2>",
         _table(
-            ["step", "status", "seconds", "peak RSS MB", "image"],
+            ["step", "status", "seconds", "peak RSS MB", "image", "cache"],
             [
                 [
                     r.task,
-                    r.status,
+                    "CACHED" if r.cached else r.status,
                     None if r.seconds is None else round(r.seconds, 1),
                     None if not r.peak_rss_bytes else round(r.peak_rss_bytes / 2**20),
                     r.image_digest or r.image_ref,
+                    "; ".join(r.cache_note),
                 ]
                 for r in result.steps
             ],

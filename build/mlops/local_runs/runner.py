@@ -806,7 +806,14 @@ def run_package(
     return outputs
 
 
-def run_compiled(root: Path, pipeline: str, data: str | None = None) -> None:
+def run_compiled(
+    root: Path,
+    pipeline: str,
+    data: str | None = None,
+    cache: bool = True,
+    explain: bool = False,
+    from_step: str | None = None,
+) -> None:
     """dist/<pipeline>/workflow.tar.gz run locally with its parameters from settings.yaml."""
     from mlops.core import pipeline_parameters
     from mlops.core.pipeline_package import PACKAGE
@@ -817,5 +824,15 @@ def run_compiled(root: Path, pipeline: str, data: str | None = None) -> None:
     parameters = pipeline_parameters.for_pipeline(root, pipeline, package, data=data)
     shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in parameters.items()}
     say(f"[run] {pipeline}: running locally with {shown}")
+    from mlops.core.cache_settings import load_cache_settings
+
+    settings = load_cache_settings(root)
+    policy = CachePolicy(settings.enabled and cache, settings.max_age_s, explain)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_package(package, root / "dist" / "local_runs" / pipeline / stamp, parameters)
+    run_package(
+        package,
+        root / "dist" / "local_runs" / pipeline / stamp,
+        parameters,
+        cache=policy,
+        from_step=from_step,
+    )
