@@ -175,3 +175,57 @@ def test_assemble_fails_the_target_when_a_step_shares_a_container():
     result = bp.assemble(_run_figures("cold", 100.0), warm, {}, {}, None, {})
     assert result["target"]["met"] is False
     assert "None" in result["cold"]["base_image"]
+
+
+def _run(make_run_s, pipeline_s, steps):
+    return {
+        "make_run_s": make_run_s,
+        "phases_s": {"pipeline": pipeline_s},
+        "steps": [
+            {"task": t, "seconds": s, "cached": s is None, "peak_memory_mb": m}
+            for t, s, m in steps
+        ],
+    }
+
+
+UNCACHED = _run(
+    50.0, 45.0, [("extract-data", 3.0, 300), ("transform-data", 16.0, 600),
+                 ("train-model", 12.0, 700), ("deploy-model", 1.0, 50)],
+)  # fmt: skip
+
+
+def test_cached_runs_are_measured_against_the_uncached_warm_run():
+    figures = bp.cached_figures(
+        UNCACHED,
+        {
+            "no_change": _run(4.0, 1.5, [("extract-data", None, None), ("deploy-model", 1.0, 50)]),
+            "transform_change": _run(
+                34.0, 31.0,
+                [("extract-data", None, None), ("transform-data", 17.0, 600),
+                 ("train-model", 12.5, 700), ("deploy-model", 1.0, 50)],
+            ),  # fmt: skip
+        },
+    )
+    no_change = figures["no_change"]
+    assert no_change["to_uncached_warm"] == 0.08 and no_change["target"]["met"]
+    assert no_change["steps_cached"] == ["extract-data"]
+    partial = figures["transform_change"]
+    assert partial["steps_rerun"] == ["transform-data", "train-model", "deploy-model"]
+    assert partial["uncached_seconds_of_rerun_steps"] == 29.0
+    assert partial["pipeline_to_uncached_rerun_steps"] == round(31.0 / 29.0, 3)
+    assert partial["target"]["met"]  # 31 <= 29 * 1.1
+    slow = bp.cached_figures(UNCACHED, {"from_train": _run(40.0, 33.0, [("train-model", 30, 1)])})
+    assert not slow["from_train"]["target"]["met"]  # 33 > 12 * 1.1
+
+
+def test_scale_figures_set_each_step_beside_its_1x_figures():
+    many = _run(
+        180.0, 170.0, [("extract-data", 11.0, 600), ("transform-data", 32.0, 900),
+                       ("train-model", 51.0, 1400), ("deploy-model", 1.0, 50)],
+    )  # fmt: skip
+    figures = bp.scale_figures(UNCACHED, many, 10)
+    by_task = {s["task"]: s for s in figures["steps"]}
+    assert by_task["train-model"]["time_ratio"] == 4.25
+    assert by_task["transform-data"]["memory_ratio"] == 1.5
+    assert figures["fastest_growing_step"] == "train-model"
+    assert figures["make_run_s_10x"] == 180.0

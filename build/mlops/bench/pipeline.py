@@ -9,7 +9,12 @@ bench run, on this checkout.
   them (checked afterwards: each image's COPY layer is newer than the bench's start). The ML
   base image is kept (its cold build is in bench/results/build.json). The local prediction
   service container is removed too (it runs the deploy_model image); `make run` starts it.
-- warm: `make run` again right after; nothing to rebuild.
+- warm: `make run CACHE=0` right after; nothing to rebuild, every step runs (uncached).
+- cached, from the same bench run: `make run` with nothing changed (every cacheable step from
+  the step cache), after a change to the use case's transform module only (transform and what
+  its outputs feed run again, unless its outputs come out identical), and `FROM=train`.
+- scale: `make run CACHE=0 DATA=` 10x the sample (rows resampled), each step's time and
+  peak memory beside the warm 1x run.
 
 For each: the wall time of `make run` (mlops.bench.measure.run_measured, from the repository root),
 each step's time and peak memory from the lineage store's run, each step's container time
@@ -33,6 +38,9 @@ from typing import Any
 from mlops.bench.measure import run_measured
 
 TARGET_WARM_S = 60.0
+NO_CHANGE_SHARE = 0.10  # the no-change run: at most this share of the uncached warm run
+RERUN_SLACK = 0.10  # a partial rerun: at most the uncached time of what it reruns, plus this
+SCALE = 10
 # the images the component tests build (mlops.testing.component_testing)
 TEST_NAMESPACE = "mlops-test"
 # For scale: TFX 1.21 on the same sample, no containers (figures measured once outside this
@@ -144,6 +152,7 @@ def step_entry(
         "peak_memory_mb": _mb(task.get("peak_memory_bytes")),
         "image": task["image_ref"].split("@")[0],
         "own_container": span is not None,
+        "cached": task.get("cached_from") is not None,
     }
     if span is None:
         return entry
@@ -283,6 +292,72 @@ def assemble(
     }
 
 
+def cached_figures(uncached: dict[str, Any], runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The cached runs against the uncached warm run of the same bench run: the no-change run
+    as a share of it; a partial rerun against the uncached seconds of the steps it ran again
+    (their sum: transform, train, evaluate and deploy run one after another) plus the slack."""
+    by_task = {s["task"]: s["seconds"] or 0.0 for s in uncached["steps"]}
+    out: dict[str, Any] = {}
+    for label, run in runs.items():
+        rerun = [s["task"] for s in run["steps"] if not s["cached"]]
+        entry = {
+            "make_run_s": run["make_run_s"],
+            "pipeline_s": run["phases_s"]["pipeline"],
+            "steps_cached": [s["task"] for s in run["steps"] if s["cached"]],
+            "steps_rerun": rerun,
+            "to_uncached_warm": round(run["make_run_s"] / uncached["make_run_s"], 3),
+        }
+        if label == "no_change":
+            entry["target"] = {
+                "at_most_share_of_uncached_warm": NO_CHANGE_SHARE,
+                "met": entry["to_uncached_warm"] <= NO_CHANGE_SHARE,
+            }
+        else:
+            budget = sum(by_task.get(t, 0.0) for t in rerun)
+            entry["uncached_seconds_of_rerun_steps"] = round(budget, 2)
+            entry["pipeline_to_uncached_rerun_steps"] = (
+                round(entry["pipeline_s"] / budget, 3) if budget else None
+            )
+            entry["target"] = {
+                "pipeline_at_most_uncached_rerun_steps_plus": RERUN_SLACK,
+                "met": bool(budget) and entry["pipeline_s"] <= budget * (1 + RERUN_SLACK),
+            }
+        out[label] = entry
+    return out
+
+
+def scale_figures(one: dict[str, Any], many: dict[str, Any], scale: int) -> dict[str, Any]:
+    """Each step's time and peak memory at `scale`x the sample beside 1x (both uncached)."""
+    base = {s["task"]: s for s in one["steps"]}
+    steps = []
+    for s in many["steps"]:
+        b = base.get(s["task"], {})
+        steps.append(
+            {
+                "task": s["task"],
+                "seconds_1x": b.get("seconds"),
+                f"seconds_{scale}x": s["seconds"],
+                "time_ratio": _ratio(s["seconds"], b.get("seconds")),
+                "peak_memory_mb_1x": b.get("peak_memory_mb"),
+                f"peak_memory_mb_{scale}x": s["peak_memory_mb"],
+                "memory_ratio": _ratio(s["peak_memory_mb"], b.get("peak_memory_mb")),
+            }
+        )
+    return {
+        "scale": scale,
+        "make_run_s_1x": one["make_run_s"],
+        f"make_run_s_{scale}x": many["make_run_s"],
+        "steps": steps,
+        "fastest_growing_step": max(steps, key=lambda x: x["time_ratio"] or 0)["task"]
+        if steps
+        else None,
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
 # -- the measured run ------------------------------------------------------------------------
 class _StampedLines:
     """Reads a FIFO in a thread; every output line with the time its first byte arrived.
@@ -317,7 +392,9 @@ class _StampedLines:
         self.thread.join(timeout)
 
 
-def _make_run(root: Path, work: Path, label: str, client) -> dict[str, Any]:
+def _make_run(
+    root: Path, work: Path, label: str, client, args: tuple[str, ...] = ()
+) -> dict[str, Any]:
     from mlops.lineage.store import DEFAULT_DB, LineageStore
 
     fifo = work / f"{label}.fifo"
@@ -325,10 +402,14 @@ def _make_run(root: Path, work: Path, label: str, client) -> dict[str, Any]:
     reader = _StampedLines(fifo, work / f"{label}.log").start()
     venv = Path(sys.executable).parents[1]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    print(f"[bench] pipeline: {label} `make run` (minutes; log {work / label}.log)", flush=True)
+    shown = " ".join(("make run", *args))
+    print(f"[bench] pipeline: {label} `{shown}` (log {work / label}.log)", flush=True)
     started = time.time()
     measured = run_measured(
-        ["make", "--no-print-directory", "run", f"VENV={venv}"], env=env, cwd=root, log=fifo
+        ["make", "--no-print-directory", "run", f"VENV={venv}", *args],
+        env=env,
+        cwd=root,
+        log=fifo,
     )
     ended = time.time()
     reader.join()
@@ -428,6 +509,21 @@ def _rebuilt(root: Path, client, since: float) -> dict[str, bool]:
     return out
 
 
+def _with_transform_changed(root: Path, measure):
+    """`measure()` after a change to the default use case's transform module only (a comment
+    line: the module is a new parameter value); the module is restored afterwards."""
+    from mlops.core.settings import load_raw
+
+    usecase = os.environ.get("USECASE") or load_raw(root / "settings.yaml")["usecase"]
+    module = root / "pipelines" / "usecases" / usecase / "transform.py"
+    original = module.read_bytes()
+    module.write_bytes(original + f"# bench: changed at {time.time()}\n".encode())
+    try:
+        return measure()
+    finally:
+        module.write_bytes(original)
+
+
 def run(root: Path) -> Path:
     from mlops.ci import engine
 
@@ -444,7 +540,18 @@ def run(root: Path) -> Path:
     prepared = _prepare_cold(root, client)
     cold = _make_run(root, work, "cold", client)
     rebuilt = _rebuilt(root, client, prepared_at)
-    warm = _make_run(root, work, "warm", client)
+    warm = _make_run(root, work, "warm", client, ("CACHE=0",))
+    cached = {"no_change": _make_run(root, work, "no_change", client)}
+    cached["transform_change"] = _with_transform_changed(
+        root, lambda: _make_run(root, work, "transform_change", client)
+    )
+    cached["from_train"] = _make_run(root, work, "from_train", client, ("FROM=train",))
+    sample = root / "data" / "chicago_taxi" / "data.csv"
+    scaled = work / f"taxi_{SCALE}x.csv"
+    from mlops.bench.data import resample
+
+    resample(sample, scaled, SCALE)
+    many = _make_run(root, work, f"uncached_{SCALE}x", client, ("CACHE=0", f"DATA={scaled}"))
     build_json = root / "bench" / "results" / "build.json"
     result = assemble(
         cold,
@@ -454,15 +561,25 @@ def run(root: Path) -> Path:
         json.loads(build_json.read_text()) if build_json.is_file() else None,
         machine,
     )
+    result["cached_runs"] = cached_figures(warm, cached)
+    result["cached_runs_detail"] = cached
+    result["scale"] = scale_figures(warm, many, SCALE)
+    result["scale_detail"] = many
     out = root / "bench" / "results" / "pipeline.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
-    for r in (cold, warm):
+    for r in (cold, warm, *cached.values(), many):
         print(
             f"[bench] {r['label']}: make run {r['make_run_s']} s, outside containers "
-            f"{r['outside_containers_s']} s ({r['outside_share']:.0%}); steps: "
-            + ", ".join(f"{s['task']} {s['seconds']} s" for s in r["steps"])
+            f"{r['outside_containers_s']} s; steps: "
+            + ", ".join(
+                f"{s['task']} {'cached' if s['cached'] else str(s['seconds']) + ' s'}"
+                for s in r["steps"]
+            )
         )
+    for label, figures in result["cached_runs"].items():
+        print(f"[bench] {label}: {figures['to_uncached_warm']:.0%} of the uncached warm run; "
+              f"target met: {figures['target']['met']}")  # fmt: skip
     print(f"[bench] target warm <= {TARGET_WARM_S:g} s: {result['target']['met']}")
     return out
