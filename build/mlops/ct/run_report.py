@@ -159,6 +159,11 @@ def summary_text(result) -> str:
     if deployment is not None:
         if deployment.get("skipped"):
             lines.append(f"  deployment: skipped ({deployment.get('skipped')})")
+        elif deployment.get("unchanged"):
+            lines.append(
+                f"  deployment: unchanged, the same content as version "
+                f"{deployment.get('version')} ({deployment.get('role')}); nothing pushed"
+            )
         else:
             lines.append(
                 f"  deployment: version {deployment.get('version')}; stable "
