@@ -3,10 +3,16 @@ the shared components through the ComponentStore:
 
     extract_data -> validate_data ---------+
                  -> transform_data -> train_model -> evaluate_model -> deploy_model
+    resolve_baseline (the registry's stable version) --^
 
 Validation and transformation both read the extracted data and run side by side, as TFX's
 ExampleValidator and Transform do; training waits for both. Transform's output is used only if
 validation passes, so no model is trained, evaluated or deployed from data that is not fit.
+
+Caching: every step is cacheable (its inputs decide its outputs) except the two that touch the
+model registry, state that is none of their inputs: resolve_baseline reads the serving model
+when the run starts and hands it to evaluate_model as an input artifact (so a rollback changes
+the evaluation's inputs), and deploy_model writes the registry.
 
 Gates: kfp.local (2.13) cannot run `dsl.If`, and on a cluster a `dsl.If` on a container's output
 would be the only place a decision lives. So each gate is inside the component that guards the
@@ -32,6 +38,7 @@ transform_data = store.load_component("transform_data")
 train_model = store.load_component("train_model")
 evaluate_model = store.load_component("evaluate_model")
 deploy_model = store.load_component("deploy_model")
+resolve_baseline = store.load_component("resolve_baseline")
 
 
 @dsl.pipeline(
@@ -107,18 +114,21 @@ def ct_pipeline(
         model_module=model_module,  # "": the default wide-and-deep model
         model_name=model_name,
     ).after(validate)  # the data gate: train only on data validation found fit
+    # The serving model (or NO_BASELINE before the first one) as an artifact: the baseline.
+    baseline = resolve_baseline(registry=registry, model_name=model_name)
+    baseline.set_caching_options(False)  # it reads the registry, state that is no input
     evaluate = evaluate_model(
         model=train.outputs["model"],
         examples=extract.outputs["examples"],
         eval_config=eval_config,
-        registry=registry,
-        model_name=model_name,
+        baseline_model=baseline.outputs["baseline"],
         beam_args=beam_args,
     )
-    deploy_model(
+    deploy = deploy_model(
         model=train.outputs["model"],
         blessing=evaluate.outputs["blessing"],  # the model gate
         registry=registry,
         model_name=model_name,
         canary_percent=canary_percent,
     )
+    deploy.set_caching_options(False)  # it writes the registry

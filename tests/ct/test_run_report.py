@@ -70,6 +70,16 @@ def test_summary_and_report_of_a_blessed_run(tmp_path):
     assert "Model evaluation" in page and "Not produced in this run" in page  # no eval report
 
 
+def test_an_unchanged_deployment_names_the_version_of_the_same_content(tmp_path):
+    record = {"version": 3, "stable": 3, "canary": None, "unchanged": True, "role": "stable",
+              "skipped": False, "reason": "unchanged: ..."}  # fmt: skip
+    steps = [_step("deploy-model", [_artifact(tmp_path, "d", "deployment",
+                                              {"deployment.json": record})])]  # fmt: skip
+    text = run_report.summary_text(_result(tmp_path, steps))
+    assert "deployment: unchanged, the same content as version 3 (stable); nothing pushed" in text
+    assert "deployment: version" not in text
+
+
 def test_a_run_stopped_at_validation_shows_why(tmp_path):
     written = tmp_path / "pipeline-1" / "validate-data" / "anomalies"
     written.mkdir(parents=True)

@@ -21,6 +21,7 @@ COMPONENTS = (
     "validate_data",
     "transform_data",
     "train_model",
+    "resolve_baseline",
     "evaluate_model",
     "deploy_model",
 )

@@ -1,5 +1,6 @@
 """The CT pipeline as compiled: composed from the shared components, gates inside the
-components (no condition kfp.local would refuse or skip), parameters from settings.yaml."""
+components (no condition kfp.local would refuse or skip), the baseline an input artifact of the
+evaluation, caching off for the steps that touch the registry, parameters from settings.yaml."""
 
 import json
 import shutil
@@ -39,11 +40,13 @@ def _tasks(ir: dict) -> dict:
     return ir["root"]["dag"]["tasks"]
 
 
-def test_the_ct_pipeline_chains_the_six_steps_with_gates_inside_components(compiled):
+def test_the_ct_pipeline_chains_the_seven_steps_with_gates_inside_components(compiled):
     ir = _ir(compiled["ct_pipeline"])
     tasks = _tasks(ir)
-    assert {"extract-data", "validate-data", "transform-data", "train-model"} <= set(tasks)
-    assert {"evaluate-model", "deploy-model", "importer"} <= set(tasks)
+    assert set(tasks) == {
+        "extract-data", "validate-data", "transform-data", "train-model", "resolve-baseline",
+        "evaluate-model", "deploy-model", "importer",
+    }  # fmt: skip
     # No condition anywhere: kfp.local 2.13 refuses dsl.If, and later versions skip it.
     assert "triggerPolicy" not in json.dumps(ir)
     validate = tasks["validate-data"]["inputs"]["parameters"]
@@ -106,3 +109,24 @@ def test_settings_overrides_and_missing_values_are_named(compiled):
         assert args["epochs"] == 2
     finally:
         shutil.copy(REPO / "settings.yaml", root / "settings.yaml")
+
+
+def test_the_baseline_is_an_input_and_registry_steps_are_not_cached(compiled):
+    tasks = _tasks(_ir(compiled["ct_pipeline"]))
+    evaluate = tasks["evaluate-model"]["inputs"]
+    # evaluate_model reads no registry: the serving model comes in as an artifact, so its
+    # cache key (the artifact's content) changes when the serving model does.
+    assert evaluate["artifacts"]["baseline_model"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "baseline",
+        "producerTask": "resolve-baseline",
+    }
+    assert not {"registry", "model_name"} & set(evaluate.get("parameters", {}))
+    resolve = tasks["resolve-baseline"]["inputs"]["parameters"]
+    assert resolve["registry"] == {"componentInputParameter": "registry"}
+    assert resolve["model_name"] == {"componentInputParameter": "model_name"}
+    # Reading and writing the registry (state that is no input) opts out of caching; every
+    # other step keeps kfp's default (enableCache false is left out of the IR's JSON).
+    cached = {name for name, t in tasks.items() if t["cachingOptions"].get("enableCache")}
+    assert cached == set(tasks) - {"resolve-baseline", "deploy-model"}
+    assert tasks["resolve-baseline"]["cachingOptions"] == {}
+    assert tasks["deploy-model"]["cachingOptions"] == {}

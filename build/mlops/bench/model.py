@@ -7,7 +7,8 @@ memory of the process tree), all in one run:
 2. train_model with settings.yaml's model.train (and model.tuning) values: time, memory, eval
    AUC and binary accuracy from its metrics output, beside the eval split's majority class;
 3. evaluate_model with settings.yaml's model.evaluation: no baseline, then with the trained
-   model as the stable version of a model registry (deploy_model's own registry code);
+   model as the stable version of a model registry (deploy_model's own registry code), which
+   resolve_baseline copies out as the baseline_model, as in the CT pipeline;
 4. the prediction service (`deploy_model.serve`, a subprocess on that registry) driven by the
    load generator from a second process (`deploy_model.loadgen`): requests per second,
    latency percentiles and failures, with 1 and with 32 instances per request; then the same
@@ -346,10 +347,18 @@ def run(root: Path) -> Path:
     registry.mkdir()
     version = _registry_with(root, registry, settings.name, model, {"auc": eval_alone["auc"]})
     print(f"[bench] model: evaluate_model, baseline = registry version {version}", flush=True)
-    _, eval_baseline = _evaluate(
-        bench, d, model, examples, eval_config, "baseline",
-        ["--registry", str(registry), "--model-name", settings.name],
+    baseline = d / "baseline"
+    bench.component(
+        "resolve_baseline",
+        [
+            "--registry", str(registry), "--model-name", settings.name,
+            "--baseline", str(baseline), "--version", str(d / "baseline-version"),
+        ],
+        "resolve-baseline",
     )  # fmt: skip
+    _, eval_baseline = _evaluate(
+        bench, d, model, examples, eval_config, "baseline", ["--baseline-model", str(baseline)]
+    )
 
     raw_spec = _read_json(model / "mlops_model.json")["raw_feature_spec"]
     bodies = {}

@@ -164,8 +164,8 @@ def summary_text(result) -> str:
             lines.append(f"  deployment: skipped ({deployment.get('skipped')})")
         elif deployment.get("unchanged"):
             lines.append(
-                f"  deployment: unchanged: the candidate is version {deployment.get('version')}"
-                f" ({deployment.get('role')}) already; no new version"
+                f"  deployment: unchanged, the same content as version "
+                f"{deployment.get('version')} ({deployment.get('role')}); nothing pushed"
             )
         else:
             lines.append(

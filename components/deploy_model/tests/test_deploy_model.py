@@ -1,13 +1,16 @@
 """The component's work without KFP: the blessing gate, deploy to stable then canary,
-promote and rollback from the command line, its outputs, and exit code 2 on bad input."""
+promote and rollback from the command line, a candidate identical to the stable or canary
+version recorded as unchanged, its outputs, and exit code 2 on bad input."""
 
 import json
+import shutil
 import sys
 import types
 
 import deploy_model
 import pytest
 from deploy_model import main as dm
+from deploy_model.digest import content_digest
 from deploy_model.registry import Registry
 
 
@@ -83,6 +86,75 @@ def test_not_blessed_is_not_deployed(tmp_path, model_dirs, registry_root, verdic
     assert (registry_root / "taxi" / "serving.json").read_bytes() == before
 
 
+def test_a_candidate_identical_to_the_stable_version_is_unchanged(
+    tmp_path, model_dirs, registry_root
+):
+    blessed = _blessing(tmp_path, "BLESSED")
+    _deploy(tmp_path, registry_root, model_dirs[1], blessed, out="a")
+    serving = registry_root / "taxi" / "serving.json"
+    before = serving.read_bytes()
+    # The same content at another path (a rerun's artifact), mlops_model.json included.
+    again = shutil.copytree(model_dirs[1], tmp_path / "rerun" / "model")
+    record, version, meta = _deploy(tmp_path, registry_root, again, blessed, out="b")
+    assert record["unchanged"] is True and record["skipped"] is False
+    assert (record["version"], record["role"], version) == (1, "stable", "1")
+    assert record["content_digest"] == content_digest(model_dirs[1])
+    assert record["reason"].startswith("unchanged: the candidate's content (sha256:")
+    assert "is that of version 1, the stable version" in record["reason"]
+    assert meta["unchanged"] is True and meta["version"] == 1
+    assert sorted(p.name for p in (registry_root / "taxi").iterdir() if p.is_dir()) == ["1"]
+    assert serving.read_bytes() == before
+
+
+def test_a_candidate_identical_to_the_canary_is_unchanged(tmp_path, model_dirs, registry_root):
+    blessed = _blessing(tmp_path, "BLESSED")
+    _deploy(tmp_path, registry_root, model_dirs[1], blessed, out="a")
+    _deploy(tmp_path, registry_root, model_dirs[2], blessed, out="b")
+    before = (registry_root / "taxi" / "serving.json").read_bytes()
+    record, version, _ = _deploy(tmp_path, registry_root, model_dirs[2], blessed, out="c")
+    assert record["unchanged"] is True and (record["role"], version) == ("canary", "2")
+    assert "is that of version 2, the canary version" in record["reason"]
+    assert record["canary"] == {"version": 2, "traffic_percent": 20}
+    assert Registry(str(registry_root), "taxi").versions() == [1, 2]
+    assert (registry_root / "taxi" / "serving.json").read_bytes() == before
+
+
+def test_a_different_candidate_is_pushed_with_its_content_digest(
+    tmp_path, model_dirs, registry_root
+):
+    blessed = _blessing(tmp_path, "BLESSED")
+    _deploy(tmp_path, registry_root, model_dirs[1], blessed, out="a")
+    # One byte of difference in one file is another model.
+    changed = shutil.copytree(model_dirs[1], tmp_path / "changed")
+    sidecar = changed / "mlops_model.json"
+    sidecar.write_text(sidecar.read_text() + " ")
+    record, version, meta = _deploy(tmp_path, registry_root, changed, blessed, out="b")
+    assert record["unchanged"] is False and meta["unchanged"] is False
+    assert version == "2" and record["canary"]["version"] == 2
+    reg = Registry(str(registry_root), "taxi")
+    digests = [reg.version_info(v)["content_digest"] for v in (1, 2)]
+    assert digests == [content_digest(model_dirs[1]), content_digest(changed)]
+    assert digests[0] != digests[1] and record["content_digest"] == digests[1]
+    # The version pushed has the candidate's digest: version.json is left out of it.
+    assert content_digest(registry_root / "taxi" / "2") == digests[1]
+
+
+def test_a_version_without_a_recorded_digest_is_compared_by_its_files(
+    tmp_path, model_dirs, registry_root
+):
+    blessed = _blessing(tmp_path, "BLESSED")
+    _deploy(tmp_path, registry_root, model_dirs[1], blessed, out="a")
+    # As a version pushed before digests were recorded.
+    info_path = registry_root / "taxi" / "1" / "version.json"
+    info = json.loads(info_path.read_text())
+    del info["content_digest"]
+    info_path.write_text(json.dumps(info))
+    record, version, _ = _deploy(tmp_path, registry_root, model_dirs[1], blessed, out="b")
+    assert record["unchanged"] is True and version == "1"
+    record, version, _ = _deploy(tmp_path, registry_root, model_dirs[2], blessed, out="c")
+    assert record["unchanged"] is False and version == "2"
+
+
 def _exit_code(argv, capsys) -> tuple[int, str]:
     with pytest.raises(SystemExit) as e:
         dm.main(argv)
@@ -154,6 +226,11 @@ def test_vertex_target_pushes_to_gcs_and_calls_the_vertex_module(
     assert labels["registry_version"] == "1"
     assert dm.run("promote", **args)["stable"] == 2 and calls[-1][0] == "promote"
     assert dm.run("rollback", **args)["stable"] == 1 and calls[-1][0] == "rollback"
+    # The stable version's content again: nothing uploaded, nothing deployed on Vertex AI.
+    again = dm.run("deploy", model=str(model_dirs[1]), blessing=str(blessing), **args)
+    assert again["unchanged"] is True and (again["version"], again["role"]) == (1, "stable")
+    assert again["vertex"] is None and calls[-1][0] == "rollback" and len(calls) == 4
+    assert Registry("gs://vx/reg", "taxi").versions() == [1, 2]
     with pytest.raises(dm.InputError, match="vertex_endpoint"):
         dm.run("promote", **{**args, "vertex": {**vertex, "endpoint": None}})
 

@@ -151,3 +151,22 @@ def test_gcs_update_retries_after_losing_a_race(model_dirs, gcs, monkeypatch):
     # The lost write was redone on top of the other one: both changes are there.
     assert state["canary"] == {"version": 2, "traffic_percent": 30} and state["note"] == "other"
     assert reg.status()["note"] == "other"
+
+
+def test_version_digest_recorded_or_computed_from_the_files(model_dirs, gcs, registry_root):
+    from deploy_model.digest import content_digest
+
+    client, _ = gcs
+    client.create_bucket("digests")
+    expected = content_digest(model_dirs[1])
+    for root in (str(registry_root), "gs://digests/registry"):
+        reg = Registry(root, "taxi")
+        version = reg.push(model_dirs[1])
+        assert reg.version_info(version)["content_digest"] == expected
+        assert reg.version_digest(version) == expected
+        # A version pushed before digests were recorded: its files, downloaded for gs://.
+        info = reg.version_info(version)
+        del info["content_digest"]
+        reg.store.write(f"taxi/{version}/version.json", json.dumps(info).encode())
+        assert "content_digest" not in reg.version_info(version)
+        assert reg.version_digest(version) == expected, root

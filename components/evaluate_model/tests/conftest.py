@@ -3,7 +3,7 @@ folder (task_models.py: small multiclass and regression models); fixtures:
 raw Examples from rows of the taxi CSV, a small SavedModel with the contract's signature names
 (for the input checks, which read signatures only), real taxi models trained once per session
 with train_model's test entry point (a good one, and a worse one trained on shuffled labels),
-a model registry as deploy_model lays it out, and the Cloud Storage emulator."""
+and baseline_model folders as resolve_baseline writes them."""
 
 import json
 import os
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlops.testing import fixtures, raw_examples
+from mlops.testing import raw_examples
 from mlops.testing.raw_examples import read_taxi_rows
 
 # TF 2.16 defaults to Keras 3; TFT 1.16 and TFMA 0.47 need Keras 2 (as the base image sets).
@@ -90,18 +90,21 @@ def shuffle_labels(src: Path, dst: Path, label_key: str = "big_tipper", seed: in
     return Path(dst)
 
 
-def publish(root: Path, model_name: str, version: int, model: Path, stable: int | None) -> Path:
-    """A registry version as deploy_model writes it (a copy of the artifact + version.json),
-    and serving.json naming `stable`."""
-    folder = Path(root) / model_name / str(version)
-    shutil.copytree(model, folder)
-    (folder / "version.json").write_text(
+def stable_copy(dest: Path, model: Path, version: int) -> Path:
+    """A baseline_model as resolve_baseline writes it from the registry: a copy of the model
+    artifact as deploy_model pushed it, with its version.json."""
+    shutil.copytree(model, dest)
+    (dest / "version.json").write_text(
         json.dumps({"version": version, "source_uri": str(model), "blessed": True})
     )
-    (Path(root) / model_name / "serving.json").write_text(
-        json.dumps({"model_name": model_name, "stable": stable, "canary": None, "history": []})
-    )
-    return folder
+    return dest
+
+
+def no_baseline(dest: Path) -> Path:
+    """A baseline_model as resolve_baseline writes it when the registry has no stable version."""
+    dest.mkdir(parents=True)
+    (dest / "NO_BASELINE").write_text("No baseline: serving.json does not exist.\n")
+    return dest
 
 
 def _train_model_testing():
@@ -143,23 +146,11 @@ def helpers() -> SimpleNamespace:
         read_taxi_rows=read_taxi_rows,
         write_examples=write_examples,
         write_signature_model=write_signature_model,
-        publish=publish,
+        stable_copy=stable_copy,
+        no_baseline=no_baseline,
         REPO=REPO,
         RAW_SCHEMA=RAW_SCHEMA,
         TAXI_MODULE=TAXI_MODULE,
         TEST_BEAM_ARGS=TEST_BEAM_ARGS,
         EVAL_CONFIG=EVAL_CONFIG,
     )
-
-
-gcs_emulator = fixtures.gcs_emulator  # the session's emulator, defined once
-
-
-@pytest.fixture
-def gcs(gcs_emulator, monkeypatch):
-    """A storage client on the emulator; STORAGE_EMULATOR_HOST set for the code under test."""
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
-    return storage.Client(project="test", credentials=AnonymousCredentials())

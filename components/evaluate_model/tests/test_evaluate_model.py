@@ -1,8 +1,8 @@
 """The component on real taxi models (train_model's, trained once per session on 1500 rows):
-the first model is judged on value thresholds; no thresholds is no blessing; a model trained on
-shuffled labels is refused against a good baseline in a local registry by the change
-threshold; a baseline found on gs:// (the Cloud Storage emulator). TFMA runs on the 500-row
-eval split with one DirectRunner worker."""
+the first model (resolve_baseline's NO_BASELINE as baseline_model) is judged on value
+thresholds; no thresholds is no blessing; a model trained on shuffled labels is refused by the
+change threshold against a good baseline, the registry's stable version as resolve_baseline
+copies it out. TFMA runs on the 500-row eval split with one DirectRunner worker."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 from evaluate_model import main as component
-
-MODEL_NAME = "taxi_big_tipper"
 
 
 def _run(tmp_path: Path, taxi, eval_config: dict, model: Path | None = None, *extra: str):
@@ -41,7 +39,11 @@ def _run(tmp_path: Path, taxi, eval_config: dict, model: Path | None = None, *ex
 def test_first_model_is_blessed_on_value_thresholds(tmp_path, taxi, helpers):
     import tensorflow_model_analysis as tfma
 
-    out, blessing, slices, executor = _run(tmp_path, taxi, helpers.EVAL_CONFIG)
+    # No stable version in the registry yet: resolve_baseline's NO_BASELINE folder.
+    none = helpers.no_baseline(tmp_path / "no_baseline")
+    out, blessing, slices, executor = _run(
+        tmp_path, taxi, helpers.EVAL_CONFIG, None, "--baseline-model", str(none)
+    )
 
     assert (out / "blessed").read_text() == "true"
     assert (out / "blessing" / "BLESSED").is_file()
@@ -99,9 +101,8 @@ def test_no_thresholds_is_not_blessed(tmp_path, taxi):
     assert "no thresholds configured" in (out / "report.html").read_text()
 
 
-def test_worse_model_is_refused_against_the_registry_baseline(tmp_path, taxi, worse_model, helpers):
-    registry = tmp_path / "registry"
-    helpers.publish(registry, MODEL_NAME, 1, taxi.model, stable=1)
+def test_worse_model_is_refused_against_the_stable_baseline(tmp_path, taxi, worse_model, helpers):
+    stable = helpers.stable_copy(tmp_path / "baseline", taxi.model, version=1)
     # A value bound the shuffled-label model (AUC about 0.5) meets: only the change fails it.
     config = {
         **helpers.EVAL_CONFIG,
@@ -110,12 +111,13 @@ def test_worse_model_is_refused_against_the_registry_baseline(tmp_path, taxi, wo
     }
     out, blessing, slices, executor = _run(
         tmp_path, taxi, config, worse_model,
-        "--registry", str(registry), "--model-name", MODEL_NAME,
+        "--baseline-model", str(stable),
     )  # fmt: skip
 
     assert (out / "blessed").read_text() == "false"
     assert (out / "blessing" / "NOT_BLESSED").is_file()
     assert blessing["blessed"] is False and blessing["baseline_version"] == 1
+    assert blessing["baseline_source"] == str(stable)
     (failed,) = blessing["failed_thresholds"]
     assert failed["metric"] == "AUC" and failed["kind"] == "change"
     assert failed["slice"] == "Overall"
@@ -138,27 +140,3 @@ def test_worse_model_is_refused_against_the_registry_baseline(tmp_path, taxi, wo
     assert '<tr class="fail"><td>AUC</td><td>change</td>' in report
     assert "candidate - baseline &gt;= -0.01" in report
     assert "version 1" in report
-
-
-def test_baseline_from_gcs_registry(tmp_path, taxi, worse_model, helpers, gcs):
-    # The stable version on gs:// is the worse model: the good candidate improves on it.
-    local = tmp_path / "staging"
-    helpers.publish(local, MODEL_NAME, 3, worse_model, stable=3)
-    bucket = gcs.create_bucket("models")
-    for f in sorted(local.rglob("*")):
-        if f.is_file():
-            bucket.blob(f"registry/{f.relative_to(local).as_posix()}").upload_from_filename(str(f))
-
-    out, blessing, slices, _ = _run(
-        tmp_path, taxi, helpers.EVAL_CONFIG, None,
-        "--registry", "gs://models/registry", "--model-name", MODEL_NAME,
-    )  # fmt: skip
-
-    assert blessing["baseline_version"] == 3
-    assert blessing["baseline_source"] == f"gs://models/registry/{MODEL_NAME}/3/"
-    assert blessing["blessed"] is True, blessing["reasons"]
-    overall = slices["slices"][0]
-    assert overall["diff"]["auc"] > 0.1
-    statuses = {(t["metric"], t["kind"]): t["status"] for t in blessing["thresholds"]}
-    assert statuses[("AUC", "change")] == "pass"
-    assert (out / "blessed").read_text() == "true"

@@ -1,6 +1,6 @@
 """The component's real image, run from its component.yaml through kfp.local's DockerRunner in
-a small pipeline, as a pipeline step runs: the model and 150 raw eval examples come in through
-importers, the baseline from a local registry folder (mounted read-only at the same path)."""
+a small pipeline, as a pipeline step runs: the model, 150 raw eval examples and the baseline
+(the registry's stable version as resolve_baseline copies it out) come in through importers."""
 
 # No `from __future__ import annotations`: kfp reads the pipeline's annotations as types.
 
@@ -11,7 +11,6 @@ from typing import NamedTuple
 import pytest
 
 COMPONENT = Path(__file__).resolve().parents[1]
-MODEL_NAME = "taxi_big_tipper"
 
 
 @pytest.mark.docker
@@ -23,9 +22,8 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, taxi, helpers):
     from mlops.testing.component_testing import build_image
 
     raw = helpers.write_examples(tmp_path / "raw", {"eval": taxi.eval_rows[:150]})
-    registry = tmp_path / "registry"
-    helpers.publish(registry, MODEL_NAME, 1, taxi.model, stable=1)
-    for path in (raw, registry):  # the container runs as uid 1000
+    stable = helpers.stable_copy(tmp_path / "baseline", taxi.model, version=1)
+    for path in (raw, stable):  # the container runs as uid 1000
         for p in [path, *path.rglob("*")]:
             p.chmod(0o755 if p.is_dir() else 0o644)
 
@@ -42,15 +40,15 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, taxi, helpers):
         metrics: dsl.Metrics
 
     @dsl.pipeline(name="evaluate-model-test")
-    def pipeline(eval_config: str, registry: str, model_name: str, beam_args: str) -> Outputs:
+    def pipeline(eval_config: str, beam_args: str) -> Outputs:
         model = dsl.importer(artifact_uri=str(taxi.model), artifact_class=dsl.Model)
         examples = dsl.importer(artifact_uri=str(raw), artifact_class=dsl.Dataset)
+        baseline = dsl.importer(artifact_uri=str(stable), artifact_class=dsl.Model)
         task = evaluate(
             model=model.output,
             examples=examples.output,
             eval_config=eval_config,
-            registry=registry,
-            model_name=model_name,
+            baseline_model=baseline.output,
             beam_args=beam_args,
         )
         return Outputs(
@@ -65,12 +63,9 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, taxi, helpers):
     root.mkdir()
     root.chmod(0o1777)
     local.init(runner=local.DockerRunner(), pipeline_root=str(root))
-    with docker_runner_adapted(mounts=[taxi.model, raw, registry]):
+    with docker_runner_adapted(mounts=[taxi.model, raw, stable]):
         run = pipeline(
-            eval_config=json.dumps(helpers.EVAL_CONFIG),
-            registry=str(registry),
-            model_name=MODEL_NAME,
-            beam_args=helpers.TEST_BEAM_ARGS,
+            eval_config=json.dumps(helpers.EVAL_CONFIG), beam_args=helpers.TEST_BEAM_ARGS
         )
 
     # The candidate against itself as the stable version: no change, every threshold passes.

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from evaluate_model import main as component
 
-MODEL_NAME = "taxi_big_tipper"
-
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, helpers):
@@ -67,25 +65,6 @@ def test_missing_eval_split(capsys, tmp_path, setup, helpers):
     err = _refused(capsys, tmp_path, setup["model"], setup["only_train"], config)
     assert "examples: " in err and "no data for split eval" in err
     assert "Split-train" in err  # what is there instead
-
-
-def test_registry_naming_a_missing_version(capsys, tmp_path, setup, helpers):
-    registry = tmp_path / "registry"
-    helpers.publish(registry, MODEL_NAME, 1, setup["model"], stable=2)
-    err = _refused(
-        capsys, tmp_path, setup["model"], setup["examples"], json.dumps(helpers.EVAL_CONFIG),
-        "--registry", str(registry), "--model-name", MODEL_NAME,
-    )  # fmt: skip
-    assert "registry: " in err and "serving.json names stable version 2" in err
-    assert str(registry / MODEL_NAME / "2") in err and "does not exist" in err
-
-
-def test_registry_without_model_name(capsys, tmp_path, setup, helpers):
-    err = _refused(
-        capsys, tmp_path, setup["model"], setup["examples"], json.dumps(helpers.EVAL_CONFIG),
-        "--registry", str(tmp_path),
-    )  # fmt: skip
-    assert "model_name: required with registry" in err
 
 
 def test_model_that_is_not_a_saved_model(capsys, tmp_path, setup, helpers):

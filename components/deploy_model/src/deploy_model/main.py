@@ -3,7 +3,9 @@
 --mode deploy: a blessed Model artifact is pushed to the registry as its next version and
 becomes the stable version (the first model ever, or canary_percent 0) or the canary with
 canary_percent of the traffic. Not blessed: nothing is pushed, serving.json is untouched,
-the step succeeds and says "skipped". --mode promote: the canary becomes stable.
+the step succeeds and says "skipped". A blessed model whose content is the stable or the
+canary version's (deploy_model.digest): nothing is pushed either, and the step records
+"unchanged" with that version. --mode promote: the canary becomes stable.
 --mode rollback: the canary is dropped, or without one stable goes back to the previous
 stable version. target vertex: the same on a Vertex AI endpoint (deploy_model.vertex), with
 the registry on gs://. The local prediction service (deploy_model.serve) follows the
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deploy_model.digest import content_digest
 from deploy_model.inputs import InputError, check_model, read_blessing, read_sidecar
 from deploy_model.registry import Registry, RegistryError, previous_stable
 
@@ -118,6 +121,7 @@ def run(
         "target": target,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "skipped": False,
+        "unchanged": False,
         "reason": "",
         "version": None,
         "version_uri": None,
@@ -140,6 +144,23 @@ def run(
                 "stable": state.get("stable"),
                 "canary": state.get("canary"),
             }
+        digest = content_digest(model_dir)
+        same = _same_content(reg, digest)
+        if same is not None:
+            version, role, state = same
+            return {
+                **record,
+                "unchanged": True,
+                "version": version,
+                "version_uri": reg.version_uri(version),
+                "role": role,
+                "content_digest": digest,
+                "reason": f"unchanged: the candidate's content ({digest}) is that of version "
+                f"{version}, the {role} version; nothing was pushed and serving.json was not "
+                "changed",
+                "stable": state.get("stable"),
+                "canary": state.get("canary"),
+            }
         sidecar = read_sidecar(model_dir)
         labels = {"model_name": model_name}
         if sidecar.get("model_name_hint"):
@@ -150,8 +171,10 @@ def run(
             metrics=verdict.metrics,
             blessed=True,
             labels=labels,
+            digest=digest,
         )
         record["version"], record["version_uri"] = version, reg.version_uri(version)
+        record["content_digest"] = digest
         if vertex_api:
             module, vt = vertex_api
             first = reg.status().get("stable") is None or canary_percent == 0
@@ -183,6 +206,17 @@ def run(
     return {**record, "stable": state.get("stable"), "canary": state.get("canary")}
 
 
+def _same_content(reg: Registry, digest: str) -> tuple[int, str, dict[str, Any]] | None:
+    """(version, "stable" | "canary", serving state) of the served version whose content is
+    the candidate's, or None: retraining an identical model must not add a version."""
+    state = reg.status()
+    canary = state.get("canary") or {}
+    for role, version in (("stable", state.get("stable")), ("canary", canary.get("version"))):
+        if version is not None and reg.version_digest(version) == digest:
+            return version, role, state
+    return None
+
+
 def write_outputs(record: dict, deployment: str | None, version: str | None, executor_output):
     if deployment:
         Path(deployment).mkdir(parents=True, exist_ok=True)
@@ -201,6 +235,7 @@ def write_outputs(record: dict, deployment: str | None, version: str | None, exe
             "canary_version": canary.get("version", ""),
             "canary_percent": canary.get("traffic_percent", 0),
             "skipped": record["skipped"],
+            "unchanged": record.get("unchanged", False),
             "reason": record["reason"],
         }
         kfp_outputs.write_artifact_metadata(executor_output, {"deployment": (deployment, metadata)})

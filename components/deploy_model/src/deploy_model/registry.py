@@ -1,11 +1,13 @@
 """The versioned model registry, in TF Serving's model_base_path layout:
 
-    <root>/<model_name>/<version>/      a copy of the Model artifact + version.json
+    <root>/<model_name>/<version>/      a copy of the Model artifact + version.json (with the
+                                        artifact's content_digest)
     <root>/<model_name>/serving.json    which version is stable, which the canary (and history)
 
 Root is a local directory or gs://bucket/path. serving.json is replaced whole and
 conditionally (see storage.py), re-read and re-applied when another writer got there first.
-evaluate_model reads `stable` as its baseline; the prediction service follows serving.json."""
+resolve_baseline copies `stable` out as evaluate_model's baseline; the prediction service
+follows serving.json."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deploy_model.digest import content_digest
 from deploy_model.storage import Conflict, open_store
 
 SERVING = "serving.json"
@@ -80,6 +83,19 @@ class Registry:
         """A local folder holding the version's files (downloaded for gs:// roots)."""
         return self.store.local_dir(f"{self.model_name}/{version}", cache)
 
+    def version_digest(self, version: int) -> str:
+        """The version's content digest: from its version.json, or, for a version pushed
+        before digests were recorded, from its files (downloaded for gs:// roots)."""
+        recorded = self.version_info(version).get("content_digest")
+        if isinstance(recorded, str) and recorded.startswith("sha256:"):
+            return recorded
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="registry-digest-") as tmp:
+            folder = self.local_version_dir(version, Path(tmp))
+            # .complete: the download's own marker (storage.GcsStore.local_dir), not the model's
+            return content_digest(folder, ignore=frozenset({".complete"}))
+
     def push(
         self,
         model_dir: Path,
@@ -88,14 +104,17 @@ class Registry:
         metrics: dict | None = None,
         blessed: bool = True,
         labels: dict[str, str] | None = None,
+        digest: str | None = None,
     ) -> int:
-        """Copies the model folder in as the next integer version; returns the version."""
+        """Copies the model folder in as the next integer version; returns the version.
+        digest: the folder's content_digest, if the caller has it already."""
         info = {
             "created_at": now(),
             "source_uri": source_uri or str(model_dir),
             "metrics": metrics or {},
             "blessed": blessed,
             "labels": labels or {},
+            "content_digest": digest or content_digest(model_dir),
         }
         if self.root.startswith("gs://"):
             return self._push_gcs(Path(model_dir), info)

@@ -231,8 +231,9 @@ def decide(
             )
     if baseline is None and settings.change_thresholds:
         notes.append(
-            "No baseline model (no stable version in the registry and no baseline_model): "
-            "change thresholds were ignored; the model is judged on value thresholds only."
+            "No baseline model (baseline_model absent, or NO_BASELINE: no stable version in "
+            "the registry): change thresholds were ignored; the model is judged on value "
+            "thresholds only."
         )
 
     blessed = bool(active) and evaluation.validation_ok and not failed and not reasons

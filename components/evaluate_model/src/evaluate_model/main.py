@@ -1,7 +1,8 @@
 """Evaluate model: TensorFlow Model Analysis of a candidate model on the eval split, against
-value thresholds and, when there is a baseline (the registry's stable version, or an explicit
-baseline_model), change thresholds; the verdict `blessed` gates deployment. What is computed
-follows the model's task (binary, multiclass, regression), read from its mlops_model.json.
+value thresholds and, when there is a baseline (the baseline_model input: in a pipeline the
+registry's stable version as resolve_baseline copies it out), change thresholds; the verdict
+`blessed` gates deployment. What is computed follows the model's task (binary, multiclass,
+regression), read from its mlops_model.json.
 
 Outputs:
   evaluation/  TFMA's output (metrics, plots, validations, eval_config.json) + slice_metrics.json
@@ -19,7 +20,6 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,8 @@ from mlops_runtime import beam, kfp_outputs
 from mlops_runtime.process import run_then_exit
 
 # None of these imports TensorFlow or TFMA at import time (the contract check imports main).
-from evaluate_model import blessing, config, evaluate, plan, registry, report, task, tfma_config
+from evaluate_model import baseline as baselines
+from evaluate_model import blessing, config, evaluate, plan, report, task, tfma_config
 from evaluate_model.blessing import BaselineInfo, Blessing
 from evaluate_model.inputs import InputError, ModelInput, check_eval_split, check_model
 
@@ -49,17 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         "thresholds, change_thresholds, metric_options, binarize, aggregate.",
     )
     p.add_argument(
-        "--registry",
-        type=str,
-        default="",
-        help="Model registry root (a folder or gs://bucket/path): its stable version of "
-        "--model-name is the baseline.",
-    )
-    p.add_argument("--model-name", type=str, default="", help="The model's folder in the registry.")
-    p.add_argument(
         "--baseline-model",
         default=None,
-        help="Input path of an explicit baseline Model artifact (overrides the registry).",
+        help="Input path of the baseline Model artifact; a folder holding NO_BASELINE (and no "
+        "saved_model.pb): no baseline.",
     )
     p.add_argument(
         "--beam-args",
@@ -122,12 +116,10 @@ def run(
     eval_config: str,
     evaluation: str,
     blessing_dir: str,
-    registry_root: str | None = None,
-    model_name: str | None = None,
     baseline_model: str | None = None,
     beam_args: str | None = None,
 ) -> Result:
-    """Checks the inputs, finds the baseline, runs TFMA and decides; writes the evaluation
+    """Checks the inputs, reads the baseline, runs TFMA and decides; writes the evaluation
     and blessing folders; the caller writes the report and the small outputs."""
     # Every input is checked before the (slow) pipeline is built.
     settings = config.parse(eval_config)
@@ -142,44 +134,31 @@ def run(
     label_key = _label_key(settings, candidate.sidecar)
 
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="evaluate-model-") as work:
-        baseline: registry.Baseline | None = None
-        if baseline_model:
-            why = _incompatibility(
-                candidate, check_model(baseline_model, "baseline_model"), "baseline_model"
-            )
-            if why:  # chosen explicitly: a mistake to say, not to work around
-                raise InputError(f"baseline_model: not comparable with the candidate: {why}")
-            baseline = registry.explicit_baseline(baseline_model)
-        elif registry_root:
-            if not model_name:
-                raise InputError("model_name: required with registry (the model's folder there)")
-            baseline = registry.find_baseline(registry_root, model_name, Path(work))
-            if baseline is not None:
-                where = f"registry (stable version {baseline.version})"
-                why = _incompatibility(candidate, check_model(baseline.path, where), where)
-                if why:
-                    # The use case changed its task or classes: the serving model is no
-                    # yardstick, and the first model of the new kind is judged on values.
-                    notes.append(
-                        f"The serving model (version {baseline.version}) was set aside as "
-                        f"baseline: {why}."
-                    )
-                    baseline = None
+    baseline: baselines.Baseline | None = None
+    if baseline_model and not baselines.is_no_baseline(baseline_model):
+        checked = check_model(baseline_model, "baseline_model")
+        baseline = baselines.from_artifact(checked.path)
+        why = _incompatibility(candidate, checked, "baseline_model")
+        if why:
+            # The use case changed its task or classes: the serving model is no yardstick,
+            # and the first model of the new kind is judged on values.
+            named = f"version {baseline.version}" if baseline.version else baseline.source
+            notes.append(f"The baseline model ({named}) was set aside: {why}.")
+            baseline = None
 
-        tfma_eval_config = tfma_config.build(settings, label_key, baseline is not None, metric_plan)
-        out = Path(evaluation)
-        evaluate.run_tfma(
-            tfma_eval_config,
-            candidate.path,
-            baseline.path if baseline else None,
-            data_location,
-            out,
-            args,
-        )
-        result = evaluate.read_results(
-            out, settings.slices, baseline is not None, model_task.num_classes
-        )
+    tfma_eval_config = tfma_config.build(settings, label_key, baseline is not None, metric_plan)
+    out = Path(evaluation)
+    evaluate.run_tfma(
+        tfma_eval_config,
+        candidate.path,
+        baseline.path if baseline else None,
+        data_location,
+        out,
+        args,
+    )
+    result = evaluate.read_results(
+        out, settings.slices, baseline is not None, model_task.num_classes
+    )
     info = BaselineInfo(baseline.version, baseline.source) if baseline else None
     verdict = blessing.decide(settings, result, info, tuple(notes))
     blessing.write(verdict, blessing_dir)
@@ -220,8 +199,6 @@ def main(argv: list[str] | None = None) -> None:
             args.eval_config,
             args.evaluation,
             args.blessing,
-            registry_root=args.registry,
-            model_name=args.model_name,
             baseline_model=args.baseline_model,
             beam_args=args.beam_args,
         )

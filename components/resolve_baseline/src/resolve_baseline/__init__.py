@@ -1,0 +1,1 @@
+"""Resolve baseline component: the model registry's stable version, as a Model artifact."""
