@@ -117,7 +117,11 @@ def _deploy(args) -> None:
         return
     records = deploy.deploy(args.root, None, args.approve)
     for record in records:
-        print(f"[deploy] {record.data['pipeline']}: {record.data['status']} ({record.path})")
+        cache = "on" if record.data["caching"]["enabled"] else "off"
+        print(
+            f"[deploy] {record.data['pipeline']}: {record.data['status']}, step caching {cache} "
+            f"({record.path})"
+        )
 
 
 # Each writes bench/results/<name>.json: cold/no-change/one-component builds; the data

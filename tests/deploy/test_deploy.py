@@ -11,6 +11,7 @@ from mlops.ci.build_state import BuildState, ImageRecord
 from mlops.ci.compile import compile_all
 from mlops.ci.spec_rewrite import rewrite_images
 from mlops.core.errors import BuildError
+from mlops.core.pipeline_package import read_package
 from mlops.deploy import chain as deploy
 
 SHA1, SHA2 = "1a" * 20, "2b" * 20
@@ -379,3 +380,165 @@ def test_a_version_created_concurrently_is_treated_as_done(dev, kfp_api):
     stages = record_of(root, SHA1)["stages"]
     assert stages["version"] == {"name": SHA1, "id": version_id, "action": "exists"}
     assert ("POST", "/apis/v2beta1/pipelines/upload_version") in kfp_api.requests
+
+
+# --- step caching: settings.yaml `cache` applied to what the cluster receives ---------------
+
+CACHING_PIPELINE = """
+from kfp import dsl
+from pipelines.component_store import default_store
+
+store = default_store()
+hello = store.load_component("hello")
+word_count = store.load_component("word_count")
+
+
+@dsl.pipeline(name="inner")
+def _inner(message: str):
+    hello(message=message, repeat=1).set_caching_options(False)
+    hello(message=message, repeat=2)
+
+
+@dsl.pipeline(name="caching")
+def hello_pipeline(message: str):
+    text = hello(message=message, repeat=1)
+    word_count(text=text.outputs["text"], min_length=2).set_caching_options(False)
+    _inner(message=message)
+"""
+# Each task of every DAG of the compiled CACHING_PIPELINE and its compiled caching option.
+AS_COMPILED = {
+    "hello": True,
+    "word-count": False,
+    "inner": True,
+    "comp-inner/hello": False,
+    "comp-inner/hello-2": True,
+}
+ALL_OFF = dict.fromkeys(AS_COMPILED, False)
+SUBMITTED = ("version", "run", "recurring run")
+
+
+def caching_of(spec):
+    """{task: enableCache} read from a PipelineSpec (an absent option is protobuf's false)."""
+    dags = {None: spec["root"]["dag"]}
+    dags.update({n: c["dag"] for n, c in spec["components"].items() if "dag" in c})
+    return {
+        f"{dag}/{name}" if dag else name: task.get("cachingOptions", {}).get("enableCache", False)
+        for dag, body in dags.items()
+        for name, task in body["tasks"].items()
+    }
+
+
+def with_caching_pipeline(root, cache=None):
+    """The project compiled with CACHING_PIPELINE, and environment dev's `cache` set."""
+    (root / "pipelines" / "hello_pipeline.py").write_text(CACHING_PIPELINE)
+    settings = yaml.safe_load((root / "settings.yaml").read_text())
+    if cache is not None:
+        settings["environments"]["dev"]["cache"] = cache
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings))
+    compile_all(root)
+    package = root / "dist/hello_pipeline/workflow.tar.gz"
+    return package, package.read_bytes()
+
+
+def submitted_to_kfp(kfp_api):
+    """The specs the server holds: the uploaded version, and what the run and recurring run
+    execute (a run made from a version runs the version's spec)."""
+    [version] = kfp_api.versions.values()
+    [run] = kfp_api.runs.values()
+    [recurring] = kfp_api.recurring_runs.values()
+    return {
+        "version": caching_of(version["pipeline_spec"]),
+        "run": caching_of(kfp_api.spec_run_by(run)),
+        "recurring run": caching_of(kfp_api.spec_run_by(recurring)),
+    }
+
+
+def test_kfp_gets_each_steps_caching_as_compiled_when_enabled(dev, kfp_api, capsys):
+    root = dev()
+    package, compiled = with_caching_pipeline(root, cache={"enabled": True})
+    assert caching_of(yaml.safe_load(read_package(package))) == AS_COMPILED
+    [record] = deploy.deploy(root, "dev")
+    assert record.data["status"] == "deployed"
+    assert submitted_to_kfp(kfp_api) == dict.fromkeys(SUBMITTED, AS_COMPILED)
+    [version_id] = kfp_api.versions
+    assert kfp_api.packages[version_id] == read_package(package)  # the package as compiled
+    assert package.read_bytes() == compiled
+    assert record_of(root, SHA1)["caching"] == {
+        "enabled": True,
+        "steps_without_cache": ["comp-inner/hello", "word-count"],
+    }
+    assert "step caching on, except comp-inner/hello, word-count" in capsys.readouterr().out
+
+
+def test_kfp_gets_every_task_uncached_when_settings_disable_caching(dev, kfp_api, gcs, capsys):
+    root = dev()
+    package, compiled = with_caching_pipeline(root, cache={"enabled": False})
+    [record] = deploy.deploy(root, "dev")
+    assert record.data["status"] == "deployed"
+    assert submitted_to_kfp(kfp_api) == dict.fromkeys(SUBMITTED, ALL_OFF)
+    # The compiled original is untouched; the bucket holds what the cluster runs.
+    assert package.read_bytes() == compiled
+    assert caching_of(yaml.safe_load(read_package(package))) == AS_COMPILED
+    uri = record.data["stages"]["upload"]["package"]["uri"]
+    bucket, name = uri.removeprefix("gs://").split("/", 1)
+    uploaded = root / "uploaded.tar.gz"
+    gcs.bucket(bucket).blob(name).download_to_filename(str(uploaded))
+    assert caching_of(yaml.safe_load(read_package(uploaded))) == ALL_OFF
+    data = record_of(root, SHA1)
+    assert data["caching"]["enabled"] is False
+    assert set(data["caching"]["steps_without_cache"]) == set(ALL_OFF) - {"inner"}
+    assert "step caching off for every step" in capsys.readouterr().out
+    # The same commit again: the rewritten package has the same bytes, nothing new is made.
+    before = len(creations(kfp_api))
+    deploy.deploy(root, "dev")
+    assert creations(kfp_api)[before:] == []
+    assert record_of(root, SHA1)["stages"]["upload"]["package"]["action"] == "unchanged"
+
+
+def test_an_existing_version_with_other_caching_is_not_taken_as_deployed(dev, kfp_api, gcs):
+    """The version of a commit runs as it was uploaded: settings asking for other caching
+    fail the deploy rather than record a deploy the cluster does not run."""
+    root = dev()
+    with_caching_pipeline(root)
+    deploy.deploy(root, "dev")
+    other_bucket = gcs.create_bucket(f"dev-{uuid.uuid4().hex[:12]}")
+    dev(bucket=f"gs://{other_bucket.name}")
+    with_caching_pipeline(root, cache={"enabled": False})
+    runs_before = len(kfp_api.runs)
+    with pytest.raises(BuildError, match=rf"version {SHA1} .* exists with other step caching"):
+        deploy.deploy(root, "dev")
+    record = record_of(root, SHA1)
+    assert record["status"] == "failed" and "version" not in record["stages"]
+    assert len(kfp_api.versions) == 1 and len(kfp_api.runs) == runs_before
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["enabled", "disabled"])
+def test_vertex_gets_the_caching_settings_ask_for(project, monkeypatch, tmp_path, enabled):
+    from vertex_double import VertexDouble
+
+    with VertexDouble(run_s=0.1) as vertex:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", vertex.url)
+        config = {
+            "bucket": str(tmp_path / "bucket"),
+            "target": "vertex",
+            "vertex": {
+                "project": "mlops-dev",
+                "location": "europe-west1",
+                "pipeline_root": "gs://mlops-dev/root",
+                "api_endpoint": vertex.url,
+            },
+            "run": {"enabled": True, "timeout_s": 20, "poll_s": 0.03},
+            "schedule": {"cron": "0 3 * * *"},
+        }
+        root = make_deployable(project, SHA1, monkeypatch, deploy=config)
+        package, compiled = with_caching_pipeline(root, cache={"enabled": enabled})
+        [record] = deploy.deploy(root, "dev")
+        assert record.data["status"] == "deployed"
+        [job] = vertex.jobs.values()
+        [schedule] = vertex.schedules.values()
+        scheduled = schedule["createPipelineJobRequest"]["pipelineJob"]
+        expected = AS_COMPILED if enabled else ALL_OFF
+        assert caching_of(job.resource["pipelineSpec"]) == expected
+        assert caching_of(scheduled["pipelineSpec"]) == expected
+        assert package.read_bytes() == compiled
+        assert record_of(root, SHA1)["caching"]["enabled"] is enabled

@@ -210,3 +210,42 @@ def test_refused_credentials(ir, double, status, credentials):
     assert "'dev'" in message and f"'{PROJECT}'" in message
     # Not retried by deploy: only the session's own refresh-and-resend (at most 2 refreshes).
     assert len(double.calls("POST", SCHEDULES)) <= 3
+
+
+@pytest.fixture(scope="module")
+def ir_with_an_opt_out(tmp_path_factory):
+    from kfp import compiler, dsl
+
+    @dsl.container_component
+    def say(msg: str):
+        return dsl.ContainerSpec(image="alpine", command=["echo"], args=[msg])
+
+    @dsl.pipeline(name="tiny-pipeline")
+    def tiny(msg: str = "hi"):
+        say(msg=msg)
+        say(msg=msg).set_caching_options(False)
+
+    path = tmp_path_factory.mktemp("ir") / "pipeline.yaml"
+    compiler.Compiler().compile(tiny, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    "enable_caching, expected",
+    [(None, {"say": True, "say-2": False}), (False, {"say": False, "say-2": False})],
+    ids=["as-compiled", "off"],
+)
+def test_caching_of_the_job_and_the_schedule(ir_with_an_opt_out, double, enable_caching, expected):
+    deploy(ir_with_an_opt_out, double, cron="0 3 * * *", enable_caching=enable_caching)
+
+    (post,) = double.calls("POST", JOBS)
+    (schedule,) = double.schedules_named("tiny-schedule")
+    for spec in (
+        post.body["pipelineSpec"],
+        schedule["createPipelineJobRequest"]["pipelineJob"]["pipelineSpec"],
+    ):
+        tasks = spec["root"]["dag"]["tasks"]
+        assert {
+            name: task.get("cachingOptions", {}).get("enableCache", False)
+            for name, task in tasks.items()
+        } == expected

@@ -74,6 +74,10 @@ Test controls:
   status answered.
 - State, as API JSON dicts by id: `experiments`, `pipelines`, `versions`, `runs`,
   `recurring_runs`; `packages` holds each version's pipeline YAML text as uploaded.
+- `spec_run_by(resource)`: the PipelineSpec a run or recurring run executes: its inline
+  `pipeline_spec`, else its version's. The real server answers a run made from a version
+  with the reference only, and runs that version's stored spec (CreateRun's
+  fetchTemplateFromPipelineSpec in backend/src/apiserver/resource/resource_manager.go).
 """
 
 from __future__ import annotations
@@ -506,6 +510,16 @@ class KfpApiDouble:
             for run in self._runs.values():
                 self._advance(run)
             return self._runs
+
+    def spec_run_by(self, resource: dict) -> dict:
+        """The PipelineSpec a run or recurring run (API JSON) executes (module docstring)."""
+        with self._lock:
+            reference = resource.get("pipeline_version_reference") or {}
+            if reference.get("pipeline_version_id"):
+                spec = self._version(reference["pipeline_version_id"])["pipeline_spec"]
+            else:
+                spec = resource["pipeline_spec"]
+            return copy.deepcopy(_spec_documents(spec)[0])
 
     def set_run_state(self, run_id: str, state: str, error_message: str | None = None) -> None:
         """Force a run's state (a terminal state also sets `finished_at`)."""

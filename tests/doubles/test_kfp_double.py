@@ -278,6 +278,44 @@ def test_recurring_run_lifecycle(double, client, packages):
     assert raised.value.status == 404
 
 
+def _cache_of(spec: dict) -> bool:
+    [task] = spec["root"]["dag"]["tasks"].values()
+    return bool(task.get("cachingOptions", {}).get("enableCache"))
+
+
+def test_the_spec_a_run_executes(double, client, packages):
+    """A run made from a version executes the version's spec: kfp.Client's enable_caching
+    changes only a spec it sends inline, from a package path."""
+    experiment = client.create_experiment("caching")
+    pipeline = client.upload_pipeline(str(packages["tgz"]), pipeline_name="cached")
+    version = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions[0]
+    from_version = client.run_pipeline(
+        experiment.experiment_id,
+        "from-version",
+        pipeline_id=pipeline.pipeline_id,
+        version_id=version.pipeline_version_id,
+        enable_caching=False,
+    )
+    recurring = client.create_recurring_run(
+        experiment.experiment_id,
+        "from-version-nightly",
+        cron_expression="0 0 2 * * *",
+        pipeline_id=pipeline.pipeline_id,
+        version_id=version.pipeline_version_id,
+        enable_caching=False,
+    )
+    inline = client.run_pipeline(
+        experiment.experiment_id,
+        "inline",
+        pipeline_package_path=str(packages["yaml"]),
+        enable_caching=False,
+    )
+    assert "pipeline_spec" not in double.runs[from_version.run_id]
+    assert _cache_of(double.spec_run_by(double.runs[from_version.run_id])) is True
+    assert _cache_of(double.spec_run_by(double.recurring_runs[recurring.recurring_run_id]))
+    assert _cache_of(double.spec_run_by(double.runs[inline.run_id])) is False
+
+
 def test_injected_503_reaches_the_client_and_creates_nothing(double, client, packages):
     pipeline_id = client.upload_pipeline(str(packages["tgz"]), pipeline_name="flaky").pipeline_id
     double.inject(

@@ -3,6 +3,7 @@ tarball, as kfp.Client.upload_pipeline accepts it. `ci` writes it; deploys and r
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 from pathlib import Path
@@ -12,10 +13,16 @@ IR_NAME = "pipeline.yaml"
 
 
 def write_package(ir_bytes: bytes, target: Path) -> None:
-    """Writes the package whole or not at all (a temporary file, then a rename)."""
+    """Writes the package whole or not at all (a temporary file, then a rename). The bytes
+    depend on the IR alone (no time or file name in the gzip header), so writing the same IR
+    again gives the same package, as a bucket that refuses changed content needs."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_target = target.with_suffix(".tmp")
-    with tarfile.open(tmp_target, "w:gz") as tar:
+    with (
+        open(tmp_target, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
         info = tarfile.TarInfo(IR_NAME)
         info.size = len(ir_bytes)
         info.mode = 0o644

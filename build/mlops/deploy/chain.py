@@ -13,12 +13,13 @@ import yaml
 from mlops.ci.build_state import BuildState
 from mlops.ci.compile import pipeline_modules
 from mlops.core import pipeline_parameters
+from mlops.core.cache_settings import load_cache_settings
 from mlops.core.deploy_settings import DeploySettings, load_deploy_settings
 from mlops.core.errors import BuildError
 from mlops.core.git_info import commit_sha
-from mlops.core.pipeline_package import PACKAGE, images_of, read_package
+from mlops.core.pipeline_package import IR_NAME, PACKAGE, images_of, read_package
 from mlops.core.settings import usecases
-from mlops.deploy import upload
+from mlops.deploy import caching, upload
 from mlops.deploy.deploy_record import DeployRecord
 
 
@@ -29,6 +30,7 @@ def say(message: str) -> None:
 def preflight(root: Path, env: str | None, approve: bool) -> DeploySettings:
     """Checks settings and approval before anything is built, pushed or uploaded."""
     settings = load_deploy_settings(root, env)
+    load_cache_settings(root, settings.env)  # a bad cache section fails here too
     if settings.approval_required and not approve:
         raise BuildError(
             f"environment {settings.env!r} needs a release approval: "
@@ -60,7 +62,12 @@ def _vertex_name(pipeline: str) -> str:
 
 
 def deploy_pipeline(
-    root: Path, settings: DeploySettings, state: BuildState, module: Path, commit: str
+    root: Path,
+    settings: DeploySettings,
+    state: BuildState,
+    module: Path,
+    commit: str,
+    cache_enabled: bool = True,
 ) -> DeployRecord:
     pipeline = module.stem
     package = root / "dist" / pipeline / PACKAGE
@@ -68,6 +75,10 @@ def deploy_pipeline(
     record = DeployRecord(root, settings.env, pipeline, commit, settings.target)
     runs = _runs_per_usecase(root, pipeline, package, settings.env)
     try:
+        # What goes to the bucket and the orchestrator carries the environment's caching.
+        submission = caching.prepare(package, ir_text, cache_enabled, record.folder)
+        record.note("caching", submission.describe())
+        say(f"{pipeline}: {submission.summary()}")
         snapshot = json.dumps(
             {"commit": commit, "env": settings.env, "settings": settings.resolved},
             indent=2,
@@ -75,14 +86,16 @@ def deploy_pipeline(
             default=str,
         )
         dest = upload.Destination(settings.bucket, settings.env, deadline_s=2.0**settings.retries)
-        uploaded = upload.upload_pipeline(dest, pipeline, commit, package, ir_text, snapshot)
+        uploaded = upload.upload_pipeline(
+            dest, pipeline, commit, submission.package, submission.ir_text, snapshot
+        )
         record.stage("upload", {k: vars(v) for k, v in uploaded.items()})
         say(f"{pipeline}: {uploaded['package'].uri} ({uploaded['package'].action})")
         if settings.target == "kfp":
-            _deploy_kfp(settings, record, pipeline, package, commit, runs)
+            _deploy_kfp(settings, record, pipeline, submission, commit, runs)
         elif settings.target == "vertex":
             for usecase, params in runs:
-                _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root, usecase)
+                _deploy_vertex(settings, record, pipeline, submission, commit, params, usecase)
         record.finish()
     except BuildError as e:
         record.finish(str(e))
@@ -110,7 +123,7 @@ def _named(pipeline: str, usecase: str | None) -> str:
     return f"{pipeline}-{usecase}" if usecase else pipeline
 
 
-def _deploy_kfp(settings, record, pipeline, package, commit, runs) -> None:
+def _deploy_kfp(settings, record, pipeline, submission, commit, runs) -> None:
     from mlops.deploy.kfp_deploy import KfpDeployer
 
     kfp = KfpDeployer(settings)
@@ -118,7 +131,7 @@ def _deploy_kfp(settings, record, pipeline, package, commit, runs) -> None:
     record.stage("experiment", {"name": settings.kfp_experiment, "id": experiment_id})
     pipeline_id, action = kfp.pipeline(pipeline, f"{pipeline}, deployed by the CI of this repo")
     record.stage("pipeline", {"id": pipeline_id, "action": action})
-    version_id, action = kfp.version(pipeline_id, package, commit)
+    version_id, action = kfp.version(pipeline_id, submission.package, commit)
     record.stage("version", {"name": commit, "id": version_id, "action": action})
     say(f"{pipeline}: KFP pipeline {pipeline_id}, version {commit} ({action})")
     for usecase, params in runs:
@@ -127,21 +140,26 @@ def _deploy_kfp(settings, record, pipeline, package, commit, runs) -> None:
             job = f"{_named(pipeline, usecase)}-{commit[:12]}"
             say(f"{pipeline}: run {job!r}, waiting up to {settings.run_timeout_s:.0f} s")
             record.stage("run" + stage, {"name": job, "state": "started"})
-            result = kfp.run(experiment_id, pipeline_id, version_id, job, params)
+            result = kfp.run(
+                experiment_id, pipeline_id, version_id, job, params, submission.enable_caching
+            )
             record.stage("run" + stage, {"name": job, **result})
             say(f"{pipeline}: run {job!r} {result['state']} ({result['action']})")
         if settings.cron:
             name = f"{_named(pipeline, usecase)}-schedule"
-            result = kfp.schedule(experiment_id, pipeline_id, version_id, name, params)
+            result = kfp.schedule(
+                experiment_id, pipeline_id, version_id, name, params, submission.enable_caching
+            )
             record.stage("schedule" + stage, result)
             say(f"{pipeline}: recurring run {name!r} {result['cron']!r} ({result['action']})")
 
 
-def _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root, usecase) -> None:
+def _deploy_vertex(settings, record, pipeline, submission, commit, params, usecase) -> None:
     from mlops.deploy import vertex_deploy
 
-    ir_path = root / "dist" / pipeline / "pipeline.yaml"
-    ir_path.write_text(ir_text)
+    ir_path = record.folder / IR_NAME  # Vertex AI takes the pipeline YAML itself
+    ir_path.parent.mkdir(parents=True, exist_ok=True)
+    ir_path.write_text(submission.ir_text)
     endpoint = (settings.resolved.get("deploy") or {}).get("vertex", {}).get("api_endpoint")
     credentials = None  # Application Default Credentials
     if endpoint and re.match(r"^https?://(127\.[0-9.]+|localhost)(:\d+)?/?$", endpoint):
@@ -164,6 +182,7 @@ def _deploy_vertex(settings, record, pipeline, ir_text, commit, params, root, us
         api_endpoint=endpoint,
         credentials=credentials,
         poll_s=settings.poll_s,
+        enable_caching=submission.enable_caching,
     )
     record.stage("vertex" + (f" {usecase}" if usecase else ""), result)
     say(f"{pipeline}: Vertex AI job {result.get('job')} schedule {result.get('schedule')}")
@@ -178,9 +197,11 @@ def deploy(root: Path, env: str | None = None, approve: bool = False) -> list[De
             f"dist/build-state.json is a build for environment {state.env!r}, not "
             f"{settings.env!r}; run `make build ENV={settings.env}` first"
         )
+    cache = load_cache_settings(root, settings.env)
     modules = pipeline_modules(root)
     say(
         f"environment {settings.env!r}: {len(modules)} pipelines of commit {commit} "
-        f"to {settings.bucket} and {settings.target}"
+        f"to {settings.bucket} and {settings.target}, step caching "
+        f"{'as each pipeline sets it' if cache.enabled else 'off'}"
     )
-    return [deploy_pipeline(root, settings, state, m, commit) for m in modules]
+    return [deploy_pipeline(root, settings, state, m, commit, cache.enabled) for m in modules]

@@ -25,6 +25,16 @@ class DeployRecord:
         }
         self.save()
 
+    @property
+    def folder(self) -> Path:
+        """Beside the record: the files this deploy writes (the package it submits)."""
+        return self.path.with_name(self.data["commit"])
+
+    def note(self, name: str, value: Any) -> None:
+        """A fact about the whole deploy rather than one stage (e.g. its step caching)."""
+        self.data[name] = value
+        self.save()
+
     def stage(self, name: str, result: Any) -> None:
         self.data["stages"][name] = result
         self.save()

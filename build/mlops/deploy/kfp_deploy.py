@@ -2,7 +2,11 @@
 pipeline, a version named after the commit, an optional run awaited to its end, and the
 recurring run of continuous training. Every stage first looks for what a previous deploy
 of the same commit left, so deploying twice creates nothing new and a re-run after a
-failure completes what is missing."""
+failure completes what is missing.
+
+Step caching travels in the uploaded package (mlops.deploy.caching): runs and recurring runs
+are made from the version, whose spec the server runs. An existing version is used only if
+its tasks' caching is the package's."""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from typing import Any, TypeVar
 
 from mlops.core.deploy_settings import DeploySettings, kfp_cron
 from mlops.core.errors import BuildError
+from mlops.core.pipeline_package import read_package
+from mlops.deploy.caching import spec_of, task_caching
 
 T = TypeVar("T")
 FINISHED = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED", "ERROR"}
@@ -135,8 +141,9 @@ class KfpDeployer:
 
     def version(self, pipeline_id: str, package: Path, commit: str) -> tuple[str, str]:
         if version_id := self._find_version(pipeline_id, commit):
+            self._check_caching(pipeline_id, version_id, package, commit)
             return version_id, "exists"
-        return self._conflict_is_done(
+        version_id, action = self._conflict_is_done(
             f"uploading version {commit}",
             lambda: (
                 self.client.upload_pipeline_version(
@@ -148,9 +155,34 @@ class KfpDeployer:
             ),
             lambda: self._find_version(pipeline_id, commit),
         )
+        if action == "exists":
+            self._check_caching(pipeline_id, version_id, package, commit)
+        return version_id, action
+
+    def _check_caching(self, pipeline_id: str, version_id: str, package: Path, commit: str):
+        """A version's runs cache as its spec says: an existing version (another deploy's
+        upload of this commit) must carry the caching this deploy would upload."""
+        version = self._call(
+            f"reading version {commit}", self.client.get_pipeline_version, pipeline_id, version_id
+        )
+        found = task_caching(version.pipeline_spec or {})
+        wanted = task_caching(spec_of(read_package(package)))
+        if found != wanted:
+            differ = sorted(t for t in wanted | found if found.get(t) != wanted.get(t))
+            raise BuildError(
+                f"{self.where}: version {commit} ({version_id}) exists with other step caching "
+                f"than settings.yaml `cache` asks for (tasks {', '.join(differ)}); delete that "
+                "version or deploy a new commit"
+            )
 
     def run(
-        self, experiment_id: str, pipeline_id: str, version_id: str, job: str, params: dict
+        self,
+        experiment_id: str,
+        pipeline_id: str,
+        version_id: str,
+        job: str,
+        params: dict,
+        enable_caching: bool | None = None,
     ) -> dict:
         """The commit's run: a succeeded one is reused, a running one awaited, else a new one."""
         runs = self._named("listing runs", self.client.list_runs, "runs", experiment_id, job)
@@ -166,6 +198,9 @@ class KfpDeployer:
                 params=params,
                 pipeline_id=pipeline_id,
                 version_id=version_id,
+                # kfp.Client ignores it for a version, whose package carries the setting;
+                # passed so that this call says the same.
+                enable_caching=enable_caching,
             ).run_id
             action = "created"
         state = self._await(run_id, job)
@@ -188,7 +223,13 @@ class KfpDeployer:
             self._sleep(self.settings.poll_s)
 
     def schedule(
-        self, experiment_id: str, pipeline_id: str, version_id: str, name: str, params: dict
+        self,
+        experiment_id: str,
+        pipeline_id: str,
+        version_id: str,
+        name: str,
+        params: dict,
+        enable_caching: bool | None = None,
     ) -> dict:
         """One recurring run per pipeline: kept when it already runs this version with this
         cron, else every recurring run of that name is replaced by a new one."""
@@ -233,6 +274,7 @@ class KfpDeployer:
             max_concurrency=1,
             no_catchup=True,
             enabled=True,
+            enable_caching=enable_caching,  # ignored for a version, as in run()
         )
         action = "replaced" if existing else "created"
         return {"recurring_run_id": created.recurring_run_id, "action": action, "cron": cron}

@@ -20,6 +20,9 @@ google-cloud-aiplatform SDK.
   fails the old schedule is left running.
 - `PipelineJob.submit` first tries to get or create the pipeline_root bucket (Cloud Storage,
   Resource Manager); the SDK logs and ignores any failure there.
+- Step caching: `enable_caching` None submits each task's option as compiled; False makes the
+  SDK set enableCache false on every task of every DAG of the submitted pipelineSpec, for the
+  job and for the schedule's jobs alike.
 """
 
 from __future__ import annotations
@@ -176,6 +179,7 @@ def _pipeline_job(
     parameters: dict,
     labels: dict[str, str],
     credentials: Any,
+    enable_caching: bool | None,
 ):
     import google.auth.exceptions
     from google.cloud import aiplatform
@@ -188,6 +192,7 @@ def _pipeline_job(
             pipeline_root=pipeline_root,
             parameter_values=dict(parameters),
             labels=labels,
+            enable_caching=enable_caching,
             project=target.project,
             location=target.location,
             credentials=credentials,
@@ -302,13 +307,16 @@ def deploy(
     credentials=None,
     poll_s: float = 10.0,
     retry_backoff_s: float = 1.0,
+    enable_caching: bool | None = None,
 ) -> dict:
     """Runs the pipeline at ir_path once on Vertex AI Pipelines (if `run`), awaiting its end,
     and makes `cron` its one recurring schedule (if given). Returns a JSON-able record.
 
     api_endpoint: e.g. "http://127.0.0.1:8080" for the REST API there; None for Vertex AI's
     regional endpoint over gRPC. credentials: google.auth credentials; None for the
-    application default credentials. retry_backoff_s: first retry delay, doubling after."""
+    application default credentials. retry_backoff_s: first retry delay, doubling after.
+    enable_caching: None keeps each task's compiled caching option, False turns every task's
+    off (True, every task's on, is accepted as the SDK takes it)."""
     ir_path = Path(ir_path)
     endpoint = api_endpoint or f"{location}-aiplatform.googleapis.com (default)"
     target = _Target(env, project, location, endpoint, retry_backoff_s)
@@ -334,6 +342,7 @@ def deploy(
                 parameters=parameters,
                 labels=labels,
                 credentials=credentials,
+                enable_caching=enable_caching,
             )
 
         if run:
