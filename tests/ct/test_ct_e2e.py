@@ -2,11 +2,12 @@
 every step in its component's real image through kfp.local's DockerRunner, on a reduced taxi
 sample, ending with the model served by the prediction service in its own container.
 
-Three runs on one project: the first (no serving model: judged on value thresholds,
-deployed as stable, served); a second on the same data (drift measured against the first run's
-statistics, the new model judged against the serving one, deployed as canary only if
-blessed); a third on drifted data, which stops at validation with the reason and leaves
-serving as it was."""
+Runs on one project: the first (no serving model: judged on value thresholds, deployed as
+stable, served); a second on the same data (training reused from the step cache, drift
+measured against the first run's statistics, the same model judged against the serving one
+and recorded as unchanged); two around a rollback (each evaluation against the baseline the
+registry serves then); a last on drifted data, which stops at validation with the reason and
+leaves serving as it was."""
 
 import csv
 import json
@@ -177,24 +178,72 @@ def test_three_runs_first_second_and_drifted(project):
         answer = lineage.serving_training_data(store, registry, MODEL)
     assert str(root / "data" / "chicago_taxi" / "data.csv") in json.dumps(answer)
 
-    # 2. A second run on the same data: drift against the first run's statistics, the new
-    # model judged against the serving one; deployed as the canary only if blessed.
+    # 2. The same data again: extraction, transformation and training come from the step
+    # cache (the model is the very artifact of the first run); validation runs again (its
+    # drift reference is now the first run's statistics), the baseline is read from the
+    # registry again (version 1), and the evaluation runs against it. The candidate is the
+    # stable version already: deployment records "unchanged" and creates no version.
     second = _run(project)
     assert second.status == "SUCCEEDED"
     assert second.previous_statistics.endswith("validate-data/statistics")
-    facts = __import__("mlops.ct.run_report", fromlist=["facts"]).facts(second)
-    assert facts["blessing"]["baseline_version"] == 1
-    overall = next(s for s in facts["slices"]["slices"] if s["slice"] == "Overall")
-    assert overall["baseline"]["auc"] == pytest.approx(
-        overall["candidate"]["auc"] - overall["diff"]["auc"], abs=1e-6
+    steps = {r.task: r for r in second.steps}
+    assert {t for t, r in steps.items() if r.cached} == {
+        "extract-data", "transform-data", "train-model"
+    }  # fmt: skip
+    assert any("input previous_statistics: content" in n for n in steps["validate-data"].cache_note)
+    assert any("input baseline_model: content" in n for n in steps["evaluate-model"].cache_note)
+    assert steps["resolve-baseline"].cache_decision == "off"  # reads the registry every run
+    assert steps["train-model"].output_artifacts[0].uri == (
+        next(r for r in first.steps if r.task == "train-model").output_artifacts[0].uri
     )
+    facts = __import__("mlops.ct.run_report", fromlist=["facts"]).facts(second)
+    assert facts["blessing"]["baseline_version"] == 1 and facts["blessing"]["blessed"] is True
+    overall = next(s for s in facts["slices"]["slices"] if s["slice"] == "Overall")
+    assert overall["diff"]["auc"] == pytest.approx(0.0, abs=1e-9)  # the same model
+    deployment = facts["deployment"]
+    assert (deployment["unchanged"], deployment["version"], deployment["role"]) == (
+        True, 1, "stable"
+    )  # fmt: skip
     state = _serving_json(root)
-    if facts["deployment"].get("unchanged"):  # the same model again (e.g. training reused)
-        assert facts["deployment"]["version"] == 1 and state["canary"] is None
-    elif facts["blessing"]["blessed"]:
-        assert state["stable"] == 1 and state["canary"]["version"] == 2
-    else:
-        assert facts["deployment"]["skipped"] and state["canary"] is None
+    assert state["stable"] == 1 and state["canary"] is None
+    assert sorted(p.name for p in (registry / MODEL).iterdir() if p.is_dir()) == ["1"]
+
+    # A rollback between two otherwise identical runs changes the evaluation: a version 2
+    # (another model: version 1's files and one more) becomes stable, a run evaluates
+    # against it; after `make rollback` the next run evaluates against version 1 again.
+    other = registry / MODEL / "2"
+    shutil.copytree(registry / MODEL / "1", other)
+    (other / "assets.extra").mkdir()
+    (other / "assets.extra" / "note.txt").write_text("another model\n")
+    info = json.loads((other / "version.json").read_text())
+    (other / "version.json").write_text(json.dumps({**info, "version": 2, "content_digest": None}))
+    promoted = {**state, "stable": 2, "history": [*state["history"], {**state["history"][-1],
+                "action": "promote", "stable": 2}]}  # fmt: skip
+    (registry / MODEL / "serving.json").write_text(json.dumps(promoted))
+    against_two = _run(project)
+    steps = {r.task: r for r in against_two.steps}
+    assert not steps["evaluate-model"].cached
+    two = __import__("mlops.ct.run_report", fromlist=["facts"]).facts(against_two)
+    assert two["blessing"]["baseline_version"] == 2
+    from mlops.core.model_settings import load_model_settings
+    from mlops.serving import traffic
+
+    # The candidate (version 1's model) is not version 2: it went out as the canary, version 3.
+    assert _serving_json(root)["canary"]["version"] == 3
+    traffic.change(root, load_model_settings(root), "rollback")  # drops the canary
+    traffic.change(root, load_model_settings(root), "rollback")  # stable back to version 1
+    assert _serving_json(root)["stable"] == 1
+    after_rollback = _run(project)
+    back = __import__("mlops.ct.run_report", fromlist=["facts"]).facts(after_rollback)
+    assert back["blessing"]["baseline_version"] == 1  # not the evaluation against version 2
+    steps = {r.task: r for r in after_rollback.steps}
+    evaluation = steps["evaluate-model"]
+    assert evaluation.cached  # the second run's evaluation against version 1, reused
+    earlier = next(r for r in second.steps if r.task == "evaluate-model")
+    assert evaluation.output_artifacts == earlier.output_artifacts
+    assert back["deployment"]["unchanged"] and back["deployment"]["version"] == 1
+    state = _serving_json(root)
+
     # 3. Drifted data (fares doubled, no cash payments): stops at validation, serving as is.
     drifted = [
         dict(r, fare=str(float(r["fare"] or 0) * 2))

@@ -16,8 +16,9 @@ from mlops.core.errors import BuildError
 DEFAULT_ENV = "local"
 USECASES_DIR = Path("pipelines") / "usecases"
 USECASE_SETTINGS = "settings.yaml"
-# What one project shares across its use cases: the images and the use case selection.
-_SHARED_ONLY = {"build", "usecase"}
+# What one project shares across its use cases: the images, the use case selection and step
+# caching (every use case runs the one compiled pipeline, whose caching a deploy sets).
+_SHARED_ONLY = {"build", "usecase", "cache"}
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -75,7 +76,11 @@ def load_raw(path: Path, env: str | None = None, usecase: str | None = None) -> 
     if name:
         overlay_path = usecase_settings_path(path.parent, str(name))
         overlay = _read_mapping(overlay_path)
-        refused = sorted(set(overlay) & _SHARED_ONLY)
+        overlay_environments = overlay.get("environments") or {}
+        refused = sorted(
+            (set(overlay) | {k for e in overlay_environments.values() if isinstance(e, dict)
+                             for k in e}) & _SHARED_ONLY
+        )  # fmt: skip
         if refused:
             raise BuildError(
                 f"{overlay_path}: {refused} belong to settings.yaml (shared by every use case)"
