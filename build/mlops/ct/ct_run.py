@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import BuildError
-from mlops.local_runs.cache import CachePolicy
+from mlops.local_runs.cache import settings_policy
 from mlops.local_runs.runner import TaskRecord
 
 PIPELINE = "ct_pipeline"
@@ -130,7 +130,6 @@ def run(
     prints each step's cache decision; `from_step` runs that step and what follows it again,
     reusing the latest successful run of the use case for the steps before it."""
     from mlops.core import pipeline_parameters
-    from mlops.core.cache_settings import load_cache_settings
     from mlops.core.model_settings import load_model_settings
     from mlops.core.pipeline_package import PACKAGE
     from mlops.ct import run_report
@@ -144,12 +143,7 @@ def run(
     if data and "://" not in data and not glob.glob(data):  # a path or a glob
         raise BuildError(f"DATA={data}: no such file or folder")
     model = load_model_settings(root, env)
-    cache_settings = load_cache_settings(root, env)
-    policy = CachePolicy(
-        enabled=cache and cache_settings.enabled,
-        max_age_s=cache_settings.max_age_s,
-        explain=explain,
-    )
+    policy = settings_policy(root, env, enabled=cache, explain=explain)
     lineage_db = root / DEFAULT_DB
     registry = model.serving.registry
     if not registry.startswith("gs://"):

@@ -46,6 +46,17 @@ class CachePolicy:
     from_step: str | None = None
 
 
+def settings_policy(
+    root, env: str | None = None, enabled: bool = True, explain: bool = False
+) -> CachePolicy:
+    """The policy settings.yaml's `cache` section gives a run; `enabled=False` (CACHE=0) turns
+    reuse off for this run whatever the settings say."""
+    from mlops.core.cache_settings import load_cache_settings
+
+    settings = load_cache_settings(root, env)
+    return CachePolicy(settings.enabled and enabled, settings.max_age_s, explain)
+
+
 @dataclass
 class Decision:
     task: str

@@ -824,10 +824,9 @@ def run_compiled(
     parameters = pipeline_parameters.for_pipeline(root, pipeline, package, data=data)
     shown = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in parameters.items()}
     say(f"[run] {pipeline}: running locally with {shown}")
-    from mlops.core.cache_settings import load_cache_settings
+    from mlops.local_runs.cache import settings_policy
 
-    settings = load_cache_settings(root)
-    policy = CachePolicy(settings.enabled and cache, settings.max_age_s, explain)
+    policy = settings_policy(root, enabled=cache, explain=explain)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_package(
         package,

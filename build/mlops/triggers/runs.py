@@ -146,6 +146,7 @@ def _local_validate(root, reason, data, env, previous_statistics) -> StartedRun:
     from mlops.core import pipeline_parameters
     from mlops.core.model_settings import load_model_settings
     from mlops.ct import ct_run
+    from mlops.local_runs.cache import settings_policy
     from mlops.local_runs.runner import run_package
 
     package = _package(root, "validate_pipeline")
@@ -176,6 +177,7 @@ def _local_validate(root, reason, data, env, previous_statistics) -> StartedRun:
             arguments,
             lineage_db=lineage_db,
             mounts=ct_run._mounts(arguments, reference),
+            cache=settings_policy(root, env),
         )
     except BuildError as e:
         status, details["error"] = "FAILED", str(e).splitlines()[0]
