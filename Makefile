@@ -47,9 +47,9 @@ contracts: venv
 ruff: venv
 	@$(VENV)/bin/ruff check .
 
-ci: unit lint build ## the CI chain: unit tests, lint, images, push, update-specs, compile
+ci: unit lint build ## the CI chain locally: unit tests, lint, then build
 
-build: setup ## images, push, update-specs and compile, in one go
+build: setup ## images, push, the pinned specs in dist/components, compile (tracked files stay as they are)
 	@$(MLOPS) build
 
 images: setup ## build changed component images (and the base image), tag with the commit
@@ -58,7 +58,7 @@ images: setup ## build changed component images (and the base image), tag with t
 push: setup ## push the images to the registry in settings.yaml
 	@$(MLOPS) push
 
-update-specs: venv ## pin each component.yaml to its pushed image by digest
+update-specs: venv ## pin each component.yaml in place to its pushed image by digest (CI, in its workspace)
 	@$(MLOPS) update-specs
 
 compile: venv ## compile each pipelines/*_pipeline.py to dist/<pipeline>/workflow.tar.gz

@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 COMPONENT_FILE_NAME = "component.yaml"
+# Where the build writes the digest-pinned copies (mlops.ci.pinned_specs.PINNED_DIR).
+PINNED_SEARCH_PATH = PurePosixPath("dist", "components")
 
 # HTTP statuses that mean "no component under this prefix", so the search moves on.
 # Anything else (5xx, 401, connection failures) is a real problem and is raised.
@@ -268,9 +270,14 @@ class ComponentStore:
 
 
 def default_store(root: PathLike | None = None) -> ComponentStore:
-    """Store searching ``<root>/components``. root defaults to $MLOPS_ROOT, which the build
-    sets while it compiles another checkout's pipelines, else to this repository's root."""
+    """Store searching ``<root>/dist/components``, then ``<root>/components``: the build writes
+    each component.yaml pinned to its image by digest into dist/components (and leaves the
+    checkout's files alone), so pipelines use the pinned copies once there are any. root
+    defaults to $MLOPS_ROOT, which the build sets while it compiles another checkout's
+    pipelines, else to this repository's root."""
     if root is None:
         root = os.environ.get("MLOPS_ROOT") or Path(__file__).resolve().parent.parent
     repo_root = Path(root)
-    return ComponentStore(local_search_paths=[repo_root / "components"])
+    return ComponentStore(
+        local_search_paths=[repo_root / PINNED_SEARCH_PATH, repo_root / "components"]
+    )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import uuid
@@ -61,6 +62,34 @@ def make_project(root: Path, registry: str = "localhost:5999", namespace: str = 
     (root / "pipelines").mkdir()
     shutil.copy(SAMPLE_PROJECT / "pipelines" / "hello_pipeline.py", root / "pipelines")
     return root
+
+
+def _tracked_changes() -> dict[str, str] | None:
+    """Each tracked file of this checkout that differs from HEAD -> a hash of its content now;
+    None outside a git checkout."""
+    try:
+        names = subprocess.run(
+            ["git", "diff", "HEAD", "--name-only", "-z"], cwd=REPO, capture_output=True, check=True
+        ).stdout.decode()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    changes = {}
+    for name in filter(None, names.split("\0")):
+        path = REPO / name
+        changes[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "gone"
+    return changes
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_left_as_it_was():
+    # Tests work in projects of their own: none may change a tracked file of the checkout
+    # (the build once rewrote every component.yaml in place).
+    before = _tracked_changes()
+    yield
+    after = _tracked_changes()
+    if before is not None and after is not None:
+        changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
+        assert not changed, f"the tests changed tracked files of the checkout: {changed}"
 
 
 @pytest.fixture(autouse=True)

@@ -284,15 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("lint", help="contract check of every component").set_defaults(func=_lint)
     for name, func, text in [
         ("images", _images, "build changed component images, tag all with the commit"),
-        ("build", _build, "images, push, update-specs and compile"),
+        ("build", _build, "images, push, pinned specs in dist/components, compile"),
     ]:
         p = sub.add_parser(name, help=text)
         p.add_argument("--no-cache", action="store_true", help="rebuild everything from scratch")
         p.set_defaults(func=func)
     sub.add_parser("push", help="push images, tag with the commit").set_defaults(func=_push)
-    sub.add_parser("update-specs", help="pin component.yaml images by digest").set_defaults(
-        func=_update_specs
-    )
+    sub.add_parser(
+        "update-specs", help="pin each component.yaml in place by digest (CI's workspace)"
+    ).set_defaults(func=_update_specs)
     sub.add_parser("compile", help="compile pipelines to dist/*/workflow.tar.gz").set_defaults(
         func=_compile
     )

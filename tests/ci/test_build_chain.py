@@ -1,6 +1,9 @@
 """The CI build chain against the real Docker engine and a real registry (the session's own):
-images -> push -> update-specs -> compile, incremental rebuilds, and nothing half-done."""
+images -> push -> update-specs -> compile, incremental rebuilds, and nothing half-done; `make
+build` pinning into dist/components and leaving the checkout as it was."""
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -11,8 +14,10 @@ from kfp import components as kfp_components
 from mlops.ci import steps
 from mlops.ci.compile import compile_all
 from mlops.ci.registry import RegistryClient, split_repository
+from mlops.ci.spec_rewrite import read_image
 from mlops.core.errors import BuildError
-from mlops.core.pipeline_package import read_package
+from mlops.core.paths import REPO
+from mlops.core.pipeline_package import images_of, read_package
 from mlops.core.settings import load_build_settings
 from mlops.local_runs.runner import run_package
 
@@ -29,8 +34,8 @@ def build(root, sha, monkeypatch):
     return state
 
 
-def specs(root):
-    return {p.parent.name: p.read_text() for p in sorted(root.glob("components/*/component.yaml"))}
+def specs(root, folder="components"):
+    return {p.parent.name: p.read_text() for p in sorted(root.glob(f"{folder}/*/component.yaml"))}
 
 
 def registry_of(root):
@@ -134,6 +139,7 @@ def test_a_failed_build_rewrites_no_component_yaml(docker_project, monkeypatch):
     (root / "components" / "hello" / "src" / "hello" / "new.py").write_text("X = 1\n")
     dockerfile = root / "components" / "word_count" / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + "RUN exit 3\n")
+    pinned_before = specs(root, "dist/components")
     monkeypatch.setenv("COMMIT_SHA", SHA4)
     with pytest.raises(BuildError, match=r"component word_count .*docker build failed"):
         steps.images(root)
@@ -141,7 +147,10 @@ def test_a_failed_build_rewrites_no_component_yaml(docker_project, monkeypatch):
         steps.push(root)
     with pytest.raises(BuildError, match="run `make images` before `make update-specs`"):
         steps.update_specs(root)
+    with pytest.raises(BuildError, match="run `make images` before `make update-specs`"):
+        steps.update_specs(root, in_place=False)
     assert specs(root) == before
+    assert specs(root, "dist/components") == pinned_before == before  # CI's pins, copied
     settings, registry = registry_of(root)
     for name in ("hello", "word_count"):
         assert SHA4 not in registry.tags(split_repository(settings.repository(name))[1])
@@ -223,3 +232,100 @@ def test_an_edited_component_runs_from_its_source_without_a_rebuild(
     # Without the overlay the built image runs the code it was built with, as CI and clusters do.
     built = run_package(compiled.package, tmp_path / "built", {"message": "one two three"})
     assert built == {"Output": 9}
+
+
+# --- `make build` in a git checkout: the pinned specs in dist/, the tracked files untouched --
+
+
+def git(root, *args) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def as_git_checkout(root):
+    shutil.copy(REPO / ".gitignore", root / ".gitignore")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "project")
+    return git(root, "rev-parse", "HEAD").strip()
+
+
+def test_make_build_pins_into_dist_and_leaves_the_checkout_clean(docker_project):
+    root = docker_project
+    commit = as_git_checkout(root)  # no COMMIT_SHA: the images are tagged with HEAD
+    sources = specs(root)
+    steps.build(root)
+    assert git(root, "status", "--porcelain") == ""
+    assert specs(root) == sources
+    settings, registry = registry_of(root)
+    pinned = {}
+    for name in ("hello", "word_count"):
+        repo = settings.repository(name)
+        image = read_image(root / "dist" / "components" / name / "component.yaml")
+        assert image == f"{repo}:{commit}@{registry.digest(split_repository(repo)[1], commit)}"
+        pinned[name] = image
+    package = root / "dist" / "hello_pipeline" / "workflow.tar.gz"
+    assert sorted(images_of(yaml.safe_load(read_package(package)))) == sorted(pinned.values())
+    # What `make run` does next: the compiled package runs on the pinned images.
+    assert run_package(package, root / "dist" / "runs", {"message": "one two"}) == {"Output": 6}
+    assert git(root, "status", "--porcelain") == ""
+
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+_recording: list[list[str]] = []  # the paths written while a test records
+
+
+def _audit(event, args):
+    # An audit hook sees every open() and os.open() of the process, whatever opens the file.
+    if not _recording:
+        return
+    if event == "open":
+        path, mode, flags = args
+        written = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & _WRITE_FLAGS
+        )
+        paths = [path] if written else []
+    elif event == "os.rename":
+        paths = list(args[:2])
+    elif event in ("os.remove", "os.truncate", "os.rmdir", "os.chmod", "shutil.rmtree"):
+        paths = [args[0]]
+    else:
+        return
+    for path in paths:
+        if isinstance(path, (str, bytes, os.PathLike)):
+            _recording[-1].append(os.path.abspath(os.fsdecode(path)))
+
+
+_hooked = []
+
+
+def writes_under(folder, call) -> list[str]:
+    """The paths under folder that call() opened for writing, replaced, removed or chmod-ed."""
+    if not _hooked:
+        sys.addaudithook(_audit)  # cannot be removed: it stays idle outside writes_under
+        _hooked.append(True)
+    _recording.append([])
+    try:
+        call()
+    finally:
+        written = _recording.pop()
+    prefix = os.path.abspath(folder) + os.sep
+    return sorted({p for p in written if p.startswith(prefix)})
+
+
+def test_make_build_never_opens_a_component_yaml_for_writing(docker_project, monkeypatch):
+    root = docker_project
+    monkeypatch.setenv("COMMIT_SHA", SHA1)
+    assert writes_under(root / "components", lambda: steps.build(root)) == []
+    assert (root / "dist" / "components" / "hello" / "component.yaml").is_file()
+    # The same watch sees CI's rewrite in place: staged beside each spec, then replacing it.
+    written = writes_under(root / "components", lambda: steps.update_specs(root))
+    for name in ("hello", "word_count"):
+        spec = str(root / "components" / name / "component.yaml")
+        assert spec in written
+        assert any(os.path.dirname(p) == os.path.dirname(spec) and p != spec for p in written)

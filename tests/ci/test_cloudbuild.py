@@ -31,9 +31,12 @@ def test_every_chain_step_is_a_make_verb():
         for call in calls:
             assert set(call) <= targets, f"step {step['id']} calls unknown verbs {call}"
             called += call
-    # The order of Figure 7: tests and static checks, images to compile, then deploy.
-    assert called.index("unit") < called.index("build") < called.index("deploy")
-    assert called.index("lint") < called.index("build")
+    # The order of Figure 7: tests and static checks, images to compile, then deploy; the
+    # specs pinned in the workspace's component.yaml files (step 6), not only in dist/.
+    chain = ["unit", "images", "push", "update-specs", "compile", "deploy"]
+    assert [called.index(verb) for verb in chain] == sorted(called.index(v) for v in chain)
+    assert called.index("lint") < called.index("images")
+    assert "build" not in called
 
 
 def test_substitutions_reach_the_build_tool():
@@ -54,6 +57,11 @@ def test_the_github_workflow_calls_only_make_verbs():
         assert words[0] == "make", run
         verbs = [w for w in words[1:] if "=" not in w]
         assert set(verbs) <= targets, run
+    # The deploy job pins the workspace's specs in place before deploying, as Cloud Build does.
+    deploy = [s["run"].split() for s in workflow["jobs"]["deploy"]["steps"] if "run" in s]
+    pinned = next(i for i, words in enumerate(deploy) if "update-specs" in words)
+    assert deploy[pinned][1:] == ["images", "push", "update-specs", "compile"]
+    assert pinned < next(i for i, words in enumerate(deploy) if "deploy" in words)
 
 
 def test_docs_only_commits_are_skipped_alike_everywhere():

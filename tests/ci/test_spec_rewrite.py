@@ -76,3 +76,49 @@ def test_a_failed_replacement_restores_the_files_already_replaced(tmp_path, monk
         spec_rewrite.rewrite_images({p: PINNED for p in paths})
     assert all(p.read_text() == SPEC for p in paths)
     assert sorted(Path(p).name for p in tmp_path.iterdir()) == ["0.yaml", "1.yaml", "2.yaml"]
+
+
+def test_a_pinned_copy_gets_the_source_with_its_image_and_the_source_stays(tmp_path):
+    source = tmp_path / "components" / "hello" / "component.yaml"
+    source.parent.mkdir(parents=True)
+    source.write_text(SPEC)
+    copy = tmp_path / "dist" / "components" / "hello" / "component.yaml"
+    assert spec_rewrite.write_specs([(source, copy, PINNED)]) == [copy]
+    assert source.read_text() == SPEC
+    assert copy.read_text() == SPEC.replace("localhost:5000/mlops/hello:dev", PINNED)
+    assert spec_rewrite.write_specs([(source, copy, PINNED)]) == []
+
+
+def test_a_bad_source_writes_no_copy_and_names_the_file(tmp_path):
+    good, bad = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    good.write_text(SPEC)
+    bad.write_text("name: B\nimplementation: [\n")
+    dist = tmp_path / "dist"
+    with pytest.raises(BuildError, match=r"b.yaml: does not parse as YAML"):
+        spec_rewrite.write_specs(
+            [
+                (good, dist / "a" / "component.yaml", PINNED),
+                (bad, dist / "b" / "component.yaml", PINNED),
+            ]
+        )
+    assert [p for p in dist.rglob("*") if p.is_file()] == []  # no copy, no temp file
+
+
+def test_a_failed_replacement_removes_the_copies_already_written(tmp_path, monkeypatch):
+    sources = [tmp_path / f"{i}.yaml" for i in range(3)]
+    for p in sources:
+        p.write_text(SPEC)
+    copies = [tmp_path / "dist" / p.stem / "component.yaml" for p in sources]
+    real_replace, calls = os.replace, []
+
+    def flaky_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(spec_rewrite.os, "replace", flaky_replace)
+    with pytest.raises(BuildError, match=r"1/component.yaml: could not be replaced"):
+        spec_rewrite.write_specs([(s, c, PINNED) for s, c in zip(sources, copies, strict=True)])
+    assert [p for p in (tmp_path / "dist").rglob("*") if p.is_file()] == []
+    assert all(p.read_text() == SPEC for p in sources)

@@ -333,10 +333,28 @@ def test_load_component_from_url_passthrough(http_root) -> None:
 def test_default_store_uses_components_under_root(tmp_path: Path) -> None:
     write_component(tmp_path / "components", "hello")
     store = default_store(tmp_path)
-    assert store.local_search_paths == [tmp_path / "components"]
-    assert store.load_component("hello").name == "hello"
+    assert store.local_search_paths == [tmp_path / "dist" / "components", tmp_path / "components"]
+    assert store.load_component("hello").name == "hello"  # a fresh clone: no dist/ yet
+
+
+def test_default_store_finds_the_pinned_copy_first(tmp_path: Path) -> None:
+    from mlops.ci.pinned_specs import PINNED_DIR
+
+    write_component(tmp_path / "components", "hello")
+    write_component(tmp_path / "components", "bye")
+    pinned = write_component(tmp_path / PINNED_DIR, "hello", input_name="pinned_message")
+    store = default_store(tmp_path)
+    assert input_names(store.load_component("hello")) == ["pinned_message"]
+    assert input_names(store.load_component("bye")) == ["message"]  # not pinned: the source
+    assert {r.name: r.location for r in store.list()} == {
+        "bye": str(tmp_path / "components" / "bye" / "component.yaml"),
+        "hello": str(pinned),
+    }
 
 
 def test_default_store_defaults_to_repo_root() -> None:
     repo_root = REPO
-    assert default_store().local_search_paths == [repo_root / "components"]
+    assert default_store().local_search_paths == [
+        repo_root / "dist" / "components",
+        repo_root / "components",
+    ]

@@ -75,3 +75,25 @@ def test_the_command_names_the_settings_values(project):
     assert args[args.index("--model-name") + 1] == "taxi_big_tipper"
     with pytest.raises(BuildError, match="mode 'deploy'"):
         command(model, "deploy")
+
+
+def test_the_service_image_is_deploy_model_s_pinned_one(tmp_path):
+    from mlops.ci.spec_rewrite import write_specs
+    from mlops.serving.service import deploy_model_image
+
+    source = tmp_path / "components" / "deploy_model" / "component.yaml"
+    source.parent.mkdir(parents=True)
+    shutil.copy(REPO / "components" / "deploy_model" / "component.yaml", source)
+    with pytest.raises(
+        BuildError,
+        match=r"components/deploy_model/component.yaml: image .*"
+        r"is not a built image; run `make build` first",
+    ):
+        deploy_model_image(tmp_path)
+    pinned = "localhost:5000/mlops/deploy_model:abc@sha256:" + "1" * 64
+    copy = tmp_path / "dist" / "components" / "deploy_model" / "component.yaml"
+    write_specs([(source, copy, pinned)])  # as `make build` leaves it; the source stays
+    assert deploy_model_image(tmp_path) == pinned
+    # The copy comes first, as in the ComponentStore the pipelines compile with.
+    write_specs([(source, source, pinned.replace("abc", "def"))])
+    assert deploy_model_image(tmp_path) == pinned

@@ -2,7 +2,9 @@
 dist/<pipeline>/workflow.tar.gz — the IR YAML inside a tarball, which
 kfp.Client.upload_pipeline accepts.
 
-A pipeline module is any pipelines/*_pipeline.py; it defines one @dsl.pipeline function."""
+A pipeline module is any pipelines/*_pipeline.py; it defines one @dsl.pipeline function. Its
+components come from the ComponentStore, which finds the digest-pinned copies in
+dist/components (mlops.ci.pinned_specs) before components/."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops.ci import pinned_specs
 from mlops.core.errors import BuildError
 from mlops.core.pipeline_package import IR_NAME, PACKAGE, images_of, write_package
 
@@ -32,7 +35,7 @@ def _load_pipeline(path: Path, root: Path):
     from kfp.dsl import graph_component
 
     # Imported afresh under a private name: the module loads its components through the
-    # ComponentStore at import time, and must see the component.yaml files as they are now.
+    # ComponentStore at import time, and must see the specs (pinned or not) as they are now.
     module_name = f"_mlops_compile_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -85,6 +88,15 @@ def compile_all(root: Path, out_dir: Path | None = None) -> list[CompiledPipelin
     modules = pipeline_modules(root)
     if not modules:
         raise BuildError(f"{root / 'pipelines'}: no *_pipeline.py to compile")
+    followed, removed = pinned_specs.follow_sources(root)
+    for path in followed:
+        print(
+            f"[compile] {path.relative_to(root)}: follows its component.yaml, edited since "
+            "the build (the image stays the one last built)",
+            flush=True,
+        )
+    for path in removed:
+        print(f"[compile] {path.relative_to(root)}: removed, its component is gone", flush=True)
     results = []
     for path in modules:
         result = compile_pipeline(path, root, out_dir)

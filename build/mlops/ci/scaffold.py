@@ -28,7 +28,8 @@ def scaffold(root: Path, name: str) -> Path:
     values = {
         "name": name,
         "title": name.replace("_", " ").capitalize(),
-        # A placeholder the first `make update-specs` replaces with the pushed, pinned image.
+        # A placeholder: the build pins the pushed image in dist/components/<name>/ (CI's
+        # `make update-specs` in the file itself).
         "image": f"{settings.repository(name)}:dev",
     }
     for source in sorted(TEMPLATE.rglob("*")):

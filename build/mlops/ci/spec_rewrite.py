@@ -1,14 +1,15 @@
 """Rewriting `implementation.container.image` in component.yaml files.
 
 Only the characters of the image value change: comments, key order and formatting stay as
-they were. Several files are rewritten as one transaction: all land or none does."""
+they were. Several files are written as one transaction: all land or none does; the target is
+the file itself (CI's `make update-specs`) or a pinned copy (dist/components, `make build`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -68,36 +69,48 @@ def read_image(path: Path) -> str:
 
 
 def rewrite_images(images: Mapping[Path, str]) -> list[Path]:
-    """Sets the image of every given component.yaml, all or nothing.
+    """Sets the image of every given component.yaml in place, all or nothing (what CI does in
+    its workspace). Returns the files that changed."""
+    return write_specs([(path, path, image) for path, image in images.items()])
 
-    Every new text is computed and staged beside its file first, so that bad input fails
-    before any file changes; the staged files then replace the originals, and if any
-    replacement fails the ones already replaced are restored. Returns the files that changed.
-    """
-    originals: dict[Path, str] = {}
+
+def write_specs(writes: Sequence[tuple[Path, Path, str]]) -> list[Path]:
+    """For each (source, target, image): target gets source's text with its image set. The
+    target is the source itself (in place) or a copy elsewhere (dist/components); all land or
+    none does.
+
+    Every new text is computed and staged beside its target first, so that bad input fails
+    before any file changes; the staged files then replace the targets (a reader sees the old
+    file or the new one, never half of it), and if any replacement fails the ones already
+    replaced are restored. Returns the targets that changed."""
+    originals: dict[Path, str | None] = {}  # None: the target did not exist
     staged: dict[Path, Path] = {}
     try:
-        for path, image in images.items():
-            text = path.read_text()
-            new_text = with_image(text, image, path)
-            if new_text == text:
+        for source, target, image in writes:
+            new_text = with_image(source.read_text(), image, source)
+            old_text = target.read_text() if target.is_file() else None
+            if new_text == old_text:
                 continue
-            originals[path] = text
-            fd, tmp = tempfile.mkstemp(prefix=".component.yaml.", dir=path.parent)
+            originals[target] = old_text
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".component.yaml.", dir=target.parent)
             with os.fdopen(fd, "w") as f:
                 f.write(new_text)
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-            staged[path] = Path(tmp)
+            os.chmod(tmp, source.stat().st_mode & 0o777)
+            staged[target] = Path(tmp)
         replaced: list[Path] = []
         try:
-            for path, tmp in staged.items():
-                os.replace(tmp, path)
-                replaced.append(path)
+            for target, tmp in staged.items():
+                os.replace(tmp, target)
+                replaced.append(target)
         except OSError as e:
-            for path in replaced:
-                path.write_text(originals[path])
+            for done in replaced:
+                if originals[done] is None:
+                    done.unlink()
+                else:
+                    done.write_text(originals[done])
             raise BuildError(
-                f"{path}: could not be replaced ({e}); no component.yaml changed"
+                f"{target}: could not be replaced ({e}); no component.yaml changed"
             ) from e
         return replaced
     finally:

@@ -1,6 +1,6 @@
 """The build steps of CI, in order: images -> push -> update-specs (compile is in
-mlops.ci.compile). Each step can run on its own; dist/build-state.json carries what the previous
-step did for the same commit."""
+mlops.ci.compile, the pinned specs in mlops.ci.pinned_specs). Each step can run on its own;
+dist/build-state.json carries what the previous step did for the same commit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import time
 from pathlib import Path
 
-from mlops.ci import base_image, engine, spec_rewrite
+from mlops.ci import base_image, engine, pinned_specs
 from mlops.ci.build_inputs import fingerprint
 from mlops.ci.build_state import STATE_FILE, BuildState, ImageRecord, inputs_tag
 from mlops.ci.components import ComponentDir, discover
@@ -135,9 +135,11 @@ def push(root: Path, env: str | None = None) -> BuildState:
     return state
 
 
-def update_specs(root: Path, env: str | None = None) -> list[Path]:
-    """Points each component.yaml at its pushed image, pinned by digest — all files or none.
-    Refuses when any component is unpushed or its sources changed since it was built."""
+def update_specs(root: Path, env: str | None = None, in_place: bool = True) -> list[Path]:
+    """Pins each component's spec to its pushed image by digest, all files or none: the copy in
+    dist/components always, and components/*/component.yaml itself when in_place (CI, in its
+    workspace; `make build` leaves the checkout alone). Refuses when any component is unpushed
+    or its sources changed since it was built."""
     settings, components, commit = _prepare(root, env)
     state = BuildState.load(root, commit, "update-specs")
     problems = []
@@ -150,27 +152,32 @@ def update_specs(root: Path, env: str | None = None) -> list[Path]:
             problems.append(f"{comp.path}: changed since its image was built")
     if problems:
         raise BuildError(
-            "no component.yaml rewritten:\n  "
+            "no component.yaml pinned:\n  "
             + "\n  ".join(problems)
             + "\n  run `make images push` first"
         )
-    targets = {comp.spec_path: state.components[comp.name].pinned(commit) for comp in components}
-    changed = spec_rewrite.rewrite_images(targets)
-    for path, image in targets.items():
-        say(
-            "update-specs",
-            f"{path.relative_to(root)}: {image}" + ("" if path in changed else " (unchanged)"),
-        )
+    pins = [(comp, state.components[comp.name].pinned(commit)) for comp in components]
+    changed = pinned_specs.write(root, pins, in_place=in_place)
+    for comp, image in pins:
+        targets = [pinned_specs.pinned_path(root, comp.name)]
+        targets += [comp.spec_path] if in_place else []
+        for path in targets:
+            say(
+                "update-specs",
+                f"{path.relative_to(root)}: {image}" + ("" if path in changed else " (unchanged)"),
+            )
     return changed
 
 
 def build(root: Path, nocache: bool = False) -> float:
-    """images -> push -> update-specs -> compile, in one process; returns the seconds taken."""
+    """images -> push -> pinned specs in dist/components -> compile, in one process; returns the
+    seconds taken. Nothing tracked changes: component.yaml is rewritten in place only by
+    `make update-specs` (CI)."""
     from mlops.ci.compile import compile_all
 
     started = time.monotonic()
     images(root, nocache=nocache)
     push(root)
-    update_specs(root)
+    update_specs(root, in_place=False)
     compile_all(root)
     return time.monotonic() - started

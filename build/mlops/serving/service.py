@@ -28,11 +28,13 @@ class Service:
 
 
 def deploy_model_image(root: Path) -> str:
-    """The image component.yaml pins for deploy_model (set by `make build`)."""
-    import yaml
+    """The image deploy_model's pinned spec names (dist/components, written by `make build`;
+    components/ itself where CI pinned it in place)."""
+    from mlops.ci.pinned_specs import spec_in_use
+    from mlops.ci.spec_rewrite import read_image
 
-    spec = root / "components" / "deploy_model" / "component.yaml"
-    image = yaml.safe_load(spec.read_text())["implementation"]["container"]["image"]
+    spec = spec_in_use(root, "deploy_model")
+    image = read_image(spec)
     if "@sha256:" not in image:
         raise BuildError(f"{spec}: image {image!r} is not a built image; run `make build` first")
     return image
