@@ -12,10 +12,11 @@ export ENV
 export USECASE
 MLOPS := $(PY) -m mlops
 PYTEST_ARGS ?=
-# make run: other data, every step run (CACHE=0), each step's cache decision (EXPLAIN=1), or
-# one step and what follows it again (FROM=train)
+# make run: other data, every step run (CACHE=0), each step's cache decision (EXPLAIN=1),
+# one step and what follows it again (FROM=train), every step's output streamed (VERBOSE=1)
 RUN_FLAGS = $(if $(DATA),--data "$(DATA)") $(if $(filter 0 false no,$(CACHE)),--no-cache) \
-	$(if $(EXPLAIN),--explain) $(if $(FROM),--from "$(FROM)")
+	$(if $(EXPLAIN),--explain) $(if $(FROM),--from "$(FROM)") \
+	$(if $(filter-out 0 false no,$(VERBOSE)),--verbose)
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
 	compile run run-dev cache-clear serve promote rollback lineage watch monitor status deploy component schema usecase bench lock clean
@@ -64,7 +65,7 @@ update-specs: venv ## pin each component.yaml in place to its pushed image by di
 compile: venv ## compile each pipelines/*_pipeline.py to dist/<pipeline>/workflow.tar.gz
 	@$(MLOPS) compile
 
-run: build ## the main job: the CT pipeline on a use case (USECASE=x, default taxi), locally, to a served model (DATA=file.csv, CACHE=0, EXPLAIN=1, FROM=step)
+run: build ## the main job: the CT pipeline on a use case (USECASE=x, default taxi), locally, to a served model (DATA=file.csv, CACHE=0, EXPLAIN=1, FROM=step, VERBOSE=1)
 	@$(MLOPS) run-local $(RUN_FLAGS) $(if $(PIPELINE),--pipeline "$(PIPELINE)")
 
 run-dev: setup compile ## run with each component's src/ mounted over its last built image (no rebuild)

@@ -66,6 +66,7 @@ def _run_local(args) -> None:
             cache=not args.no_cache,
             explain=args.explain,
             from_step=args.from_step,
+            verbose=args.verbose,
         )
         return
     from mlops.local_runs.runner import run_compiled
@@ -77,6 +78,7 @@ def _run_local(args) -> None:
         cache=not args.no_cache,
         explain=args.explain,
         from_step=args.from_step,
+        verbose=args.verbose,
     )
 
 
@@ -309,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--from", dest="from_step", default=None,
         help="run this step and what follows it again, reusing the latest run for the rest",
+    )  # fmt: skip
+    p.add_argument(
+        "--verbose", action="store_true",
+        help="stream every step's output and kfp.local's logs (VERBOSE=1); else in logs/<task>.log",
     )  # fmt: skip
     p.set_defaults(func=_run_local)
     p = sub.add_parser("cache-clear", help="forget every cached execution (the lineage stays)")

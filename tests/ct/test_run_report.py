@@ -142,3 +142,36 @@ def test_a_multiclass_summary_shows_accuracy_and_averages_before_per_class_metri
         "example_count", "sparse_categorical_accuracy", "auc/macro_average", "auc/class_id=0",
         "precision/class_id=0",
     ]  # fmt: skip
+
+
+def test_the_summary_says_where_each_steps_log_is(tmp_path):
+    earlier = tmp_path.parent / "earlier-run" / "logs" / "extract-data.log"
+    cached = _step("extract-data", [])
+    cached.cached_from, cached.log_path = 113, str(earlier)  # the reused execution's log
+    train = _step("train-model", [])
+    train.log_path = str(tmp_path / "logs" / "train-model.log")
+    text = run_report.summary_text(_result(tmp_path, [cached, train]))
+    assert f"extract-data     CACHED   (execution 113)  {earlier}\n" in text
+    [line] = [x for x in text.splitlines() if x.startswith("  train-model")]
+    assert line.endswith("peak RSS  300 MB  logs/train-model.log")
+    assert f"step logs (a file per step): {tmp_path / 'logs'}/" in text
+
+
+def test_a_run_stopped_by_a_killed_step_says_how_it_was_killed(tmp_path):
+    from mlops.ct.ct_run import _reason
+
+    killed = _step("train-model", [], status="FAILURE")
+    killed.exit_code, killed.oom_killed, killed.log_tail = 137, True, ["Epoch 1/8"]
+    reason = _reason(killed, tmp_path, RuntimeError("Inner task failed"))
+    assert reason == "killed by SIGKILL (exit code 137): out of memory"
+    killed.oom_killed = False
+    assert _reason(killed, tmp_path, RuntimeError("x")) == "killed by SIGKILL (exit code 137)"
+    failed = _step("train-model", [], status="FAILURE")
+    failed.exit_code = 1
+    failed.log_tail = ["Traceback (most recent call last):", '  File "t.py", line 1',
+                       "ValueError: no rows", "", "a later line"]  # fmt: skip
+    assert _reason(failed, tmp_path, RuntimeError("x")) == "ValueError: no rows"
+    result = _result(tmp_path, [killed], "FAILED", "train-model", reason)
+    assert "STOPPED at train-model: killed by SIGKILL (exit code 137): out of memory" in (
+        run_report.summary_text(result)
+    )

@@ -10,6 +10,7 @@ import yaml
 
 from mlops.cli import main
 from mlops.core.errors import BuildError
+from mlops.lineage import render
 from mlops.lineage import store as lineage
 from mlops.lineage.recording import recorded_run
 from mlops.lineage.store import LineageError, LineageStore
@@ -252,6 +253,45 @@ def test_an_error_outside_any_task_is_the_reason(tmp_path):
     with LineageStore(db) as store:
         [run] = store.runs()
     assert (run["status"], run["failed_task"], run["reason"]) == ("FAILED", None, "bad argument")
+
+
+def test_a_tasks_log_file_is_recorded_as_it_starts_and_a_kill_is_the_reason(tmp_path):
+    db = tmp_path / "lineage.sqlite"
+    killed = task("train", status="RUNNING", ended_at=None, log_path="/runs/logs/train.log")
+    with (
+        pytest.raises(RuntimeError),
+        recorded_run(db, "ct-pipeline", None, "/runs", {}, {}) as recorder,
+    ):
+        recorder.task_started(killed)
+        with LineageStore(db) as store:  # a reader while the task runs: the UI, tail -f
+            running = store.run("latest")["tasks"][0]
+        assert (running["status"], running["log_path"]) == ("RUNNING", "/runs/logs/train.log")
+        killed.status, killed.exit_code, killed.ended_at = "FAILURE", 137, 105.0
+        killed.error = "killed by SIGKILL (exit code 137): out of memory"
+        recorder.task_finished(killed)
+        raise RuntimeError("Inner task failed")
+    with LineageStore(db) as store:
+        run = store.run("latest")
+    assert run["tasks"][0]["log_path"] == "/runs/logs/train.log"
+    assert run["reason"] == (
+        "task train FAILURE, exit code 137: killed by SIGKILL (exit code 137): out of memory"
+    )
+    assert "log /runs/logs/train.log" in render.render_run(run)
+
+
+def test_a_store_written_before_log_files_gains_the_column(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    old = lineage.SCHEMA.replace(",\n    log_path TEXT", "")
+    assert "log_path" not in old
+    with sqlite3.connect(db) as connection:
+        connection.executescript(old)
+    with LineageStore(db) as store:
+        run_id = store.start_run("p", {})
+        store.start_execution(run_id, task("extract-data", log_path="/l/extract-data.log"))
+        [execution] = store.run(run_id)["tasks"]
+    assert execution["log_path"] == "/l/extract-data.log"
 
 
 def test_decisions_are_kept_newest_first_and_by_kind(tmp_path):

@@ -5,7 +5,7 @@ that kfp.local is left as it was after an adapted run."""
 import time
 
 from mlops.local_runs import runner as local_run
-from mlops.local_runs.runner import CgroupMemorySampler, TaskRecord, describe, image_digest
+from mlops.local_runs.runner import CgroupMemorySampler, image_digest
 
 PINNED = "sha256:" + "12" * 32
 
@@ -54,15 +54,6 @@ def test_the_digest_of_an_image_is_the_pinned_one_or_its_repositorys():
     assert image_digest(repo_digests, pinned_ref) == f"localhost:5000/mlops/hello@{PINNED}"
     assert image_digest(repo_digests, "localhost:5000/other/hello:dev") == repo_digests[0]
     assert image_digest(repo_digests, "localhost:5000/mlops/nope:dev") is None
-
-
-def test_a_record_describes_both_peaks():
-    record = TaskRecord(task="t", component="comp-t", image_ref="i", started_at=1.0)
-    record.ended_at, record.status, record.exit_code = 3.5, "FAILURE", 2
-    record.peak_rss_bytes, record.peak_memory_bytes = 30 * 2**20, 50 * 2**20
-    assert describe(record) == (
-        "FAILURE in 2.5s, exit code 2, peak RSS 30 MB, peak memory with page cache 50 MB"
-    )
 
 
 def test_the_adapted_runner_restores_kfp_local():

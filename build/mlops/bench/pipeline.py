@@ -406,7 +406,8 @@ def _make_run(
     print(f"[bench] pipeline: {label} `{shown}` (log {work / label}.log)", flush=True)
     started = time.time()
     measured = run_measured(
-        ["make", "--no-print-directory", "run", f"VENV={venv}", *args],
+        # VERBOSE=1: the steps' own lines stream, stamped, for first_log_line_s
+        ["make", "--no-print-directory", "run", f"VENV={venv}", "VERBOSE=1", *args],
         env=env,
         cwd=root,
         log=fifo,

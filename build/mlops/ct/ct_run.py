@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import BuildError
+from mlops.local_runs import step_logs
 from mlops.local_runs.cache import settings_policy
 from mlops.local_runs.runner import TaskRecord
 
@@ -122,13 +123,15 @@ def run(
     cache: bool = True,
     explain: bool = False,
     from_step: str | None = None,
+    verbose: bool = False,
 ) -> CtRun:
     """One CT run; raises BuildError (after writing the report) when a step fails.
     `previous_statistics` replaces the drift reference (the drift trigger passes the statistics
     its own check computed on the span, see mlops.triggers.drift). Steps reuse earlier
     executions as settings.yaml's `cache` says, unless `cache` is False (CACHE=0); `explain`
     prints each step's cache decision; `from_step` runs that step and what follows it again,
-    reusing the latest successful run of the use case for the steps before it."""
+    reusing the latest successful run of the use case for the steps before it. Each step's
+    output goes to <run_dir>/logs/<task>.log, and to the console too when `verbose`."""
     from mlops.core import pipeline_parameters
     from mlops.core.model_settings import load_model_settings
     from mlops.core.pipeline_package import PACKAGE
@@ -186,6 +189,7 @@ def run(
             from_step=from_step,
             # FROM= reuses a run of this use case: the one that trained this model
             match_parameters={"model_name": arguments.get("model_name")},
+            verbose=verbose,
         )
         result.status = "SUCCEEDED"
     except BuildError as e:
@@ -232,10 +236,13 @@ def run_id_of(lineage_db: Path, run_dir: Path) -> str | None:
 
 
 def _reason(failed: TaskRecord | None, run_dir: Path, error: Exception) -> str:
-    """Why the run stopped: validation's own verdict when it stopped the run, else the
-    last lines the failed step logged."""
+    """Why the run stopped: how the failed step was killed, else validation's own verdict
+    when it stopped the run, else the error the failed step's log names."""
     if failed is None:
         return str(error).splitlines()[0]
+    killed = step_logs.kill_reason(failed.exit_code, failed.oom_killed, failed.memory_limit_bytes)
+    if killed:
+        return killed
     if failed.task == "validate-data":
         for summary in sorted(run_dir.glob("*/validate-data/anomalies/summary.json")):
             found = json.loads(summary.read_text())
@@ -248,8 +255,9 @@ def _reason(failed: TaskRecord | None, run_dir: Path, error: Exception) -> str:
             if drifted:
                 text += f"; drift in {', '.join(drifted)}"
             return text
-    lines = [line.strip() for line in failed.log_tail if line.strip()]
-    return lines[-1] if lines else f"{failed.status}, exit code {failed.exit_code}"
+    if failed.status == "ERROR" and failed.error:
+        return failed.error
+    return step_logs.failure_reason(failed) or f"{failed.status}, exit code {failed.exit_code}"
 
 
 def _serve(root: Path, model, serving_module, image: str | None) -> dict[str, Any]:

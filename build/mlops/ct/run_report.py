@@ -123,12 +123,18 @@ def summary_text(result) -> str:
     f = facts(result)
     lines = [f"[run] ===== continuous training: {result.status} in {result.seconds:.0f}s ====="]
     for r in result.steps:
+        # Where the step's whole output is: under this run, or the reused execution's.
+        log = ""
+        if r.log_path:
+            path = Path(r.log_path)
+            inside = path.is_relative_to(result.run_dir)
+            log = f"  {path.relative_to(result.run_dir) if inside else path}"
         if r.cached:
-            lines.append(f"  {r.task:<16} CACHED   (execution {r.cached_from})")
+            lines.append(f"  {r.task:<16} CACHED   (execution {r.cached_from}){log}")
             continue
         took = f"{r.seconds:.1f}s" if r.seconds is not None else "-"
         rss = f"{r.peak_rss_bytes / 2**20:.0f} MB" if r.peak_rss_bytes else "-"
-        lines.append(f"  {r.task:<16} {r.status:<8} {took:>7}  peak RSS {rss}")
+        lines.append(f"  {r.task:<16} {r.status:<8} {took:>7}  peak RSS {rss:>7}{log}")
     if f["rows"]:
         lines.append(
             "  rows per split: " + ", ".join(f"{k} {_fmt(v)}" for k, v in f["rows"].items())
@@ -178,6 +184,8 @@ def summary_text(result) -> str:
         lines.append(f"  STOPPED at {result.failed_task}: {result.reason}")
     if result.lineage_run:
         lines.append(f"  lineage run {result.lineage_run} (python -m mlops lineage run latest)")
+    if any(r.log_path for r in result.steps):
+        lines.append(f"  step logs (a file per step): {Path(result.run_dir) / 'logs'}/")
     lines.append(f"  report: {result.report}")
     return "\n".join(lines)
 

@@ -67,6 +67,7 @@ def render_run(run: dict[str, Any]) -> str:
             f"      digest {x['image_digest']} (image id {x['image_id']})",
             f"      parameters {_dumps(x['input_parameters'])} -> {_dumps(x['output_parameters'])}",
             *([f"      cached: reused execution {x['cached_from']}"] if x["cached_from"] else []),
+            *([f"      log {x['log_path']}"] if x.get("log_path") else []),
             *(f"      cache: {note}" for note in x["cache_note"] if not x["cached_from"]),
             *_render_artifacts("<-", x["inputs"]),
             *_render_artifacts("->", x["outputs"]),

@@ -5,7 +5,7 @@ execution produced an artifact and from which inputs; which data trained a model
     runs        one pipeline run: pipeline, package, times, status, environment, parameters,
                 outputs, the failed task and why
     executions  one task of a run: component, image reference and digest, status, times,
-                exit code, peak memory, parameters in and out, the log tail
+                exit code, peak memory, parameters in and out, the log tail and the log file
     artifacts   one per URI: type, name, metadata, a fingerprint of small local contents
     events      execution -> artifact, INPUT or OUTPUT, under the task's input/output name
     decisions   trigger decisions (time, kind, decision, reason, run), for the triggers
@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS executions (
     cache_key TEXT,
     cached_from INTEGER,
     cache_note TEXT,
-    outputs_spec TEXT
+    outputs_spec TEXT,
+    log_path TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_run ON executions(run_id);
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -113,6 +114,7 @@ ADDED_COLUMNS = {
         "cached_from": "INTEGER",  # the execution whose outputs it reused
         "cache_note": "TEXT",  # why it hit or missed, as EXPLAIN=1 prints it (JSON list)
         "outputs_spec": "TEXT",  # its outputs as kfp.local returned them, to reuse them (JSON)
+        "log_path": "TEXT",  # the file of its whole output (cached: the reused execution's)
     }
 }
 
@@ -308,7 +310,7 @@ class LineageStore:
         with self.db:
             cursor = self.db.execute(
                 "INSERT INTO executions (run_id, task, component, image_ref, status, started_at,"
-                " input_parameters) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " input_parameters, log_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     record.task,
@@ -317,6 +319,7 @@ class LineageStore:
                     record.status,
                     record.started_at,
                     _dumps(record.input_parameters),
+                    record.log_path,
                 ),
             )
             self._link(cursor.lastrowid, record.input_artifacts, "INPUT")
@@ -329,7 +332,7 @@ class LineageStore:
                 "UPDATE executions SET status = ?, exit_code = ?, error = ?, ended_at = ?,"
                 " image_id = ?, image_digest = ?, peak_memory_bytes = ?, peak_rss_bytes = ?,"
                 " output_parameters = ?, log_tail = ?, cache_key = ?, cached_from = ?,"
-                " cache_note = ?, outputs_spec = ? WHERE id = ?",
+                " cache_note = ?, outputs_spec = ?, log_path = ? WHERE id = ?",
                 (
                     record.status,
                     record.exit_code,
@@ -345,6 +348,7 @@ class LineageStore:
                     record.cached_from,
                     _dumps(record.cache_note) if record.cache_note else None,
                     None if record.outputs_spec is None else _dumps(record.outputs_spec),
+                    record.log_path,
                     execution_id,
                 ),
             )

@@ -20,11 +20,12 @@ kfp.local swaps process-wide state around each task (the root logger's handlers,
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
+
+from mlops.local_runs.console import say
 
 
 def shared_context(factory: Callable[..., contextlib.AbstractContextManager]):
@@ -50,13 +51,6 @@ def shared_context(factory: Callable[..., contextlib.AbstractContextManager]):
                     cm.__exit__(None, None, None)
 
     return context
-
-
-def say(line: str) -> None:
-    """A line of the run's own on stdout. Not print(): kfp.local indents print() while any
-    task runs, and tasks run side by side."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def _run_task(

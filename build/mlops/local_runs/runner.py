@@ -11,7 +11,14 @@ kfp 2.13's DockerRunner needs these adjustments, applied only inside `docker_run
 - it fails (KeyError) on an optional input artifact that is not passed; a cluster leaves it
   out of the executor input, and so does this;
 - it runs one task at a time; a cluster runs every task whose inputs are ready, and so does
-  this (mlops.local_runs.dag), each log line prefixed with its task's name.
+  this (mlops.local_runs.dag);
+- it ignores a task's memory limit (`task.set_memory_limit`); a cluster enforces it, and so
+  does this, through the engine;
+- it prints its own INFO logs, every task's outputs and every container's output; here each
+  task's output goes to its log file (<pipeline root>/logs/<task>.log), the console
+  (mlops.local_runs.console) says when a step starts and ends, and kfp.local's logging is
+  silenced, unless `verbose`: then the containers' lines stream as kfp.local streams them,
+  each prefixed with its task's name.
 
 Observation: observers passed to `docker_runner_adapted(observers=...)` get a `TaskRecord`
 per executed container task, through `task_started(record)` and `task_finished(record)`
@@ -25,6 +32,7 @@ import functools
 import inspect
 import json
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -37,8 +45,9 @@ from mlops.ci import engine
 from mlops.core.errors import BuildError
 from mlops.core.paths import REPO
 from mlops.core.pipeline_package import read_package
+from mlops.local_runs import step_logs
 from mlops.local_runs.cache import CachePolicy
-from mlops.local_runs.dag import say
+from mlops.local_runs.console import Console, say
 
 LOG_TAIL_LINES = 50
 MEMORY_SAMPLE_S = 0.2
@@ -75,11 +84,16 @@ class TaskRecord:
     # then SUCCESS, FAILURE (non-zero exit), ERROR (raised) or CANCELLED (stopped on an error)
     status: str = "RUNNING"
     exit_code: int | None = None
-    error: str | None = None  # why an ERROR task raised
+    # why the task failed beyond what it logged: the exception an ERROR task raised, how a
+    # killed container was killed, why a CANCELLED task was stopped
+    error: str | None = None
+    oom_killed: bool | None = None  # the engine's State.OOMKilled (None: not read)
+    memory_limit_bytes: int | None = None  # the task's memory limit, enforced by the engine
     image_id: str | None = None  # the local image id (config digest) the container ran
     image_digest: str | None = None  # the registry digest (NAME@sha256:...) of that image
     container_id: str | None = None
     log_tail: list[str] = field(default_factory=list)  # the last LOG_TAIL_LINES lines
+    log_path: str | None = None  # the whole output (a cached task: the reused execution's)
     # cgroup memory.max_usage_in_bytes: the high-water mark of RSS plus page cache.
     peak_memory_bytes: int | None = None
     # the largest total_rss of memory.stat sampled every MEMORY_SAMPLE_S: anonymous memory only.
@@ -110,41 +124,6 @@ class TaskObserver(Protocol):
     def task_started(self, record: TaskRecord) -> None: ...
 
     def task_finished(self, record: TaskRecord) -> None: ...
-
-
-class ProgressPrinter:
-    """Prints one line per finished step: status, time and peak memory; a step served from the
-    cache says which execution it reused. With `explain`, every step's cache decision and why
-    (for a miss, what changed since the closest earlier execution)."""
-
-    def __init__(self, explain: bool = False):
-        self.explain = explain
-
-    def task_started(self, record: TaskRecord) -> None:
-        if self.explain and record.cache_decision:
-            reasons = "".join(f"\n    - {r}" for r in record.cache_note)
-            say(f"[cache] {record.task}: {record.cache_decision}{reasons}")
-        if not record.cached:
-            say(f"[run] {record.task}: started ({record.image_ref})")
-
-    def task_finished(self, record: TaskRecord) -> None:
-        say(f"[run] {record.task}: {describe(record)}")
-
-
-def _mb(value: int | None) -> str:
-    return "?" if value is None else f"{value / 2**20:.0f} MB"
-
-
-def describe(record: TaskRecord) -> str:
-    if record.cached:
-        return "CACHED: " + (record.cache_note[0] if record.cache_note else "reused")
-    seconds = record.seconds
-    took = "" if seconds is None else f" in {seconds:.1f}s"
-    exit_code = "" if record.exit_code is None else f", exit code {record.exit_code}"
-    return (
-        f"{record.status}{took}{exit_code}, peak RSS {_mb(record.peak_rss_bytes)}, "
-        f"peak memory with page cache {_mb(record.peak_memory_bytes)}"
-    )
 
 
 # --- the container's memory, from its cgroup ---------------------------------------------
@@ -240,28 +219,38 @@ def image_digest(repo_digests: list[str], image: str) -> str | None:
     return None
 
 
-def _stream_logs(container, tail: deque, prefix: str = "") -> None:
-    """Prints the container's output line by line, each line after `prefix` (the task's name:
-    tasks running side by side interleave their lines), keeping the last lines."""
+def _stream_logs(container, tail: deque, prefix: str = "", log=None, echo: bool = True) -> None:
+    """Writes the container's output to `log` (a file) line by line, keeping the last lines;
+    with `echo`, prints each line after `prefix` too (the task's name: tasks running side by
+    side interleave their lines)."""
     pending = ""
+
+    def emit(lines: list[str]) -> None:
+        for line in lines:
+            if log is not None:
+                log.write(line + "\n")
+            if echo:
+                print(f"{prefix}{line}", flush=True)
+        if log is not None:
+            log.flush()  # a reader (the UI, tail -f) follows the step as it runs
+        tail.extend(lines)
+
     for chunk in container.logs(stream=True):
         lines = (pending + chunk.decode(errors="replace")).split("\n")
         pending = lines.pop()
-        for line in lines:
-            print(f"{prefix}{line}", flush=True)
-        tail.extend(lines)
+        emit(lines)
     if pending:
-        print(f"{prefix}{pending}", flush=True)
-        tail.append(pending)
+        emit([pending])
 
 
 class _Tracker:
     """The tasks kfp.local is running now, one per thread (tasks run side by side, see
     mlops.local_runs.dag), and who hears about them. Observers are called one at a time."""
 
-    def __init__(self, observers: Sequence[TaskObserver], cache=None):
+    def __init__(self, observers: Sequence[TaskObserver], cache=None, logs=None):
         self.observers = list(observers)
         self.cache = cache  # an ExecutionCache, or None: every task runs
+        self.logs = logs  # a step_logs.LogFiles, or None: the output is only printed
         self._local = threading.local()
         self._lock = threading.Lock()
         self._running: dict[int, TaskRecord] = {}  # thread id -> its task
@@ -353,6 +342,7 @@ def _run_docker_container(
     writable: Sequence[str] = (),
     sources: dict[str, str] | None = None,
     tracker: _Tracker | None = None,
+    verbose: bool = True,
 ) -> int:
     engine.ensure_image(client, image)
     record = tracker.current if tracker else None
@@ -366,31 +356,53 @@ def _run_docker_container(
     if source:
         # The author's loop: the component's src/ as it is now, over the code in its image.
         volumes[source] = {"bind": "/app", "mode": "ro"}
+    limit = record.memory_limit_bytes if record else None
     container = client.containers.run(
         image=image,
         command=command,
         detach=True,
         volumes=volumes,
         network_mode="host",
+        # No swap beyond the limit: over it, the engine kills the container, as a cluster does.
+        **({"mem_limit": limit, "memswap_limit": limit} if limit else {}),
     )
     sampler = CgroupMemorySampler(container.id).start()
     if tracker is not None and not tracker.container_started(record, container):
         container.kill()  # cancelled while its container was being created
     _container_ran(record, client, image, container)
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+    log_path = record.log_path if record else None
+    log = open(log_path, "w", encoding="utf-8") if log_path else None  # noqa: SIM115
     try:
-        _stream_logs(container, tail, f"{record.task} | " if record else "")
+        prefix = f"{record.task} | " if record else ""
+        _stream_logs(container, tail, prefix, log, echo=verbose or log is None)
         exit_code = container.wait()["StatusCode"]
         if record is not None:
             record.exit_code = exit_code
+            _read_end(container, record)
         return exit_code
     finally:
         peak = sampler.stop()
+        if log is not None:
+            log.close()
         container.remove(force=True)  # kfp.local leaves stopped containers behind
         if record is not None:
             record.log_tail = list(tail)
             record.peak_memory_bytes = peak.max_usage_bytes
             record.peak_rss_bytes = peak.max_rss_bytes
+
+
+def _read_end(container, record: TaskRecord) -> None:
+    """Whether the engine killed the container for lack of memory (only the engine knows:
+    read before the container is removed), and a killed container's reason as the error."""
+    try:
+        container.reload()
+        _, record.oom_killed = step_logs.container_end(container.attrs)
+    except Exception:  # informative only: an unreadable state must not fail the step
+        record.oom_killed = None
+    killed = step_logs.kill_reason(record.exit_code, record.oom_killed, record.memory_limit_bytes)
+    if killed:
+        record.error = killed
 
 
 def _reused_inputs(record: TaskRecord | None, volumes: dict[str, Any]) -> list[str]:
@@ -499,9 +511,17 @@ def _new_record(tracker: _Tracker, component_name, component_spec, executor_spec
             _artifact_record(k, v) for k, v in sorted(arguments.items()) if _is_artifact(v)
         ],
         started_at=time.time(),
+        memory_limit_bytes=memory_limit(executor_spec),
     )
     record.task_caching, tracker.next_task_caching = tracker.next_task_caching, True
     return record
+
+
+def memory_limit(executor_spec) -> int | None:
+    """The task's memory limit in bytes (`task.set_memory_limit("512M")`, compiled as GB into
+    the container's resources), None without one."""
+    gigabytes = executor_spec.container.resources.memory_limit
+    return round(gigabytes * 10**9) if gigabytes > 0 else None
 
 
 def _finish_record(record: TaskRecord, outputs: dict[str, Any], task_status) -> None:
@@ -572,6 +592,7 @@ def _served_from_cache(tracker: _Tracker, record: TaskRecord, decision):
     record.cached_from = hit.get("cached_from") or hit["id"]  # the execution that ran
     record.outputs_spec = hit["outputs_spec"]
     record.image_digest, record.image_id = hit.get("image_digest"), hit.get("image_id")
+    record.log_path = hit.get("log_path")  # the output of the execution that ran
     tracker.notify("task_started", record)
     _finish_record(record, outputs, status.Status.SUCCESS)
     tracker.notify("task_finished", record)
@@ -596,6 +617,8 @@ def _observing_tasks(original, tracker: _Tracker):
             record.cache_key, record.cache_parts = decision.key, decision.parts or None
             if decision.hit is not None:
                 return _served_from_cache(tracker, record, decision)
+        if tracker.logs is not None:
+            record.log_path = str(tracker.logs.path_for(record.task))
         tracker.current = record
         tracker.notify("task_started", record)
         try:
@@ -642,6 +665,8 @@ def docker_runner_adapted(
     sources: dict[str, Path] | None = None,
     max_parallel: int | None = None,
     cache=None,
+    log_dir: Path | None = None,
+    verbose: bool = True,
 ) -> Iterator[None]:
     """kfp.local's DockerRunner as a cluster would run the steps; `mounts` are host folders
     the steps read (local data), mounted read-only at the same paths, `writable` the ones
@@ -650,7 +675,9 @@ def docker_runner_adapted(
     Tasks whose upstream tasks are done run side by side, at most `max_parallel` (default:
     one per CPU) at a time (mlops.local_runs.dag). Each observer gets task_started(record) and
     task_finished(record) for every container task run inside. With `cache` (an
-    mlops.local_runs.cache.ExecutionCache) a task may be served from an earlier execution."""
+    mlops.local_runs.cache.ExecutionCache) a task may be served from an earlier execution.
+    With `log_dir`, each task's output goes to <log_dir>/<task>.log (its record's log_path);
+    unless `verbose`, it is not printed, nor is kfp.local's own logging."""
     from kfp.local import (
         dag_orchestrator,
         docker_task_handler,
@@ -662,7 +689,9 @@ def docker_runner_adapted(
 
     from mlops.local_runs.dag import concurrent_run_dag, shared_context
 
-    tracker = _Tracker(observers, cache)
+    logs = step_logs.LogFiles(log_dir) if log_dir is not None else None
+    tracker = _Tracker(observers, cache, logs)
+    quiet = not verbose and logs is not None
     extra = [str(Path(m).resolve()) for m in mounts or []]
     replacements = [
         (
@@ -679,6 +708,7 @@ def docker_runner_adapted(
                 writable=[str(Path(m).resolve()) for m in writable or []],
                 sources={k: str(Path(v).resolve()) for k, v in (sources or {}).items()},
                 tracker=tracker,
+                verbose=not quiet,
             ),
         ),
         (
@@ -704,13 +734,42 @@ def docker_runner_adapted(
             concurrent_run_dag(max_parallel or os.cpu_count() or 1, tracker.cancel_running),
         ),
         # Process-wide swaps kfp.local makes around each task: once for overlapping tasks.
-        (logging_utils, "local_logger_context", shared_context(logging_utils.local_logger_context)),
+        (
+            logging_utils,
+            "local_logger_context",
+            contextlib.nullcontext if quiet else shared_context(logging_utils.local_logger_context),
+        ),
         (logging_utils, "indented_print", shared_context(logging_utils.indented_print)),
     ]
+    if quiet:  # the rule kfp.local prints after each task
+        replacements.append((logging_utils, "print_horizontal_line", lambda: None))
     with contextlib.ExitStack() as stack:
         for module, name, replacement in replacements:
             stack.enter_context(_patched(module, name, replacement))
+        if quiet:
+            stack.enter_context(_without_kfp_local_logging())
         yield
+
+
+@contextlib.contextmanager
+def _without_kfp_local_logging() -> Iterator[None]:
+    """Drops the records kfp.local logs on the root logger (its INFO lines, its outputs, the
+    error line of a failed task: the console says all of it)."""
+    import logging
+
+    import kfp.local
+
+    where = str(Path(kfp.local.__file__).parent)
+
+    def not_kfp_local(record: logging.LogRecord) -> bool:
+        return not record.pathname.startswith(where)
+
+    root = logging.getLogger()
+    root.addFilter(not_kfp_local)
+    try:
+        yield
+    finally:
+        root.removeFilter(not_kfp_local)
 
 
 # --- running a compiled package -------------------------------------------------------------
@@ -740,6 +799,7 @@ def run_package(
     cache: CachePolicy | None = None,
     from_step: str | None = None,
     match_parameters: dict[str, Any] | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Runs the pipeline in a workflow.tar.gz; returns its outputs (artifacts as URIs).
     Independent tasks run side by side, at most `max_parallel` (default: one per CPU).
@@ -747,7 +807,10 @@ def run_package(
     (default: `default_lineage_db(package)`), a failed run with the step that failed.
     `cache` (default: on, no age limit) says when a task reuses an earlier execution;
     `from_step` runs that step and what is downstream of it, reusing the latest successful
-    run (whose parameters include `match_parameters`) for the rest."""
+    run (whose parameters include `match_parameters`) for the rest.
+    Each step's output goes to <pipeline_root>/logs/<task>.log; the console shows a line as
+    each step starts and ends (mlops.local_runs.console), and the steps' output too when
+    `verbose`."""
     from kfp import components, local
 
     from mlops.lineage.recording import recorded_run
@@ -780,18 +843,26 @@ def run_package(
         LineageStore(lineage_db) as cache_store,
     ):
         overlays = {k: str(Path(v).resolve()) for k, v in (sources or {}).items()}
-        with docker_runner_adapted(
-            mounts,
-            observers=[recorder, ProgressPrinter(policy.explain), *observers],
-            writable=writable,
-            sources=sources,
-            max_parallel=max_parallel,
-            cache=ExecutionCache(policy, cache_store, pipeline.name, overlays),
-        ):
-            try:
-                task = pipeline(**arguments)
-            except RuntimeError as e:
-                raise BuildError(f"{package}: the local run failed: {e}") from e
+        console = Console(explain=policy.explain, verbose=verbose)
+        try:
+            with docker_runner_adapted(
+                mounts,
+                observers=[recorder, console, *observers],
+                writable=writable,
+                sources=sources,
+                max_parallel=max_parallel,
+                cache=ExecutionCache(policy, cache_store, pipeline.name, overlays),
+                log_dir=pipeline_root / step_logs.LOGS,
+                verbose=verbose,
+            ):
+                try:
+                    task = pipeline(**arguments)
+                except RuntimeError as e:
+                    # kfp.local colours the task names of its message for a terminal
+                    plain = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+                    raise BuildError(f"{package}: the local run failed: {plain}") from e
+        finally:
+            console.close()
         outputs = {}
         for name, value in (task.outputs or {}).items():
             outputs[name] = getattr(value, "uri", value)
@@ -813,6 +884,7 @@ def run_compiled(
     cache: bool = True,
     explain: bool = False,
     from_step: str | None = None,
+    verbose: bool = False,
 ) -> None:
     """dist/<pipeline>/workflow.tar.gz run locally with its parameters from settings.yaml."""
     from mlops.core import pipeline_parameters
@@ -834,4 +906,5 @@ def run_compiled(
         parameters,
         cache=policy,
         from_step=from_step,
+        verbose=verbose,
     )
