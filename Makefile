@@ -19,7 +19,8 @@ RUN_FLAGS = $(if $(DATA),--data "$(DATA)") $(if $(filter 0 false no,$(CACHE)),--
 	$(if $(filter-out 0 false no,$(VERBOSE)),--verbose)
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
-	compile run run-dev cache-clear serve promote rollback lineage watch monitor status deploy component schema usecase bench lock clean
+	compile run run-dev cache-clear serve promote rollback lineage watch monitor status ui screenshots \
+	browser deploy component schema usecase bench lock clean
 
 help: ## list the verbs
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,13 +33,16 @@ engine: venv ## Docker engine, local registry and the python:3.11-slim-bookworm 
 	@scripts/setup_registry.sh "$$($(MLOPS) settings build.registry)"
 	@scripts/bootstrap_python_base.sh python:3.11-slim-bookworm
 
+browser: ## headless Chromium (Debian's chromium) for the browser tests and screenshots
+	@scripts/setup_browser.sh
+
 setup: venv engine ## everything the other verbs need (seconds when already done)
 
-test: setup lint ## lint, then every test (unit, component, Docker engine and registry)
+test: setup browser lint ## lint, then every test (unit, component, browser, Docker engine and registry)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-unit: venv ## unit and component tests only (no Docker engine)
-	$(PY) -m pytest -q -m "not docker" $(PYTEST_ARGS)
+unit: venv ## unit and component tests only (no Docker engine, no browser)
+	$(PY) -m pytest -q -m "not docker and not browser" $(PYTEST_ARGS)
 
 lint: contracts ruff ## contract check of every component, and ruff
 
@@ -95,6 +99,12 @@ monitor: build ## model degradation: live metrics from labelled predictions, ret
 
 status: venv ## the serving model, recent runs, spans seen and trigger decisions
 	@$(MLOPS) status $(if $(JSON),--json)
+
+ui: venv ## the read-only web UI on http://127.0.0.1:8600: runs, steps, artifacts, models, decisions (PORT=)
+	@$(MLOPS) ui --port $(or $(PORT),8600)
+
+screenshots: venv browser ## PNGs of the latest run's report and UI pages -> docs/screenshots/ (RUN=id)
+	@$(MLOPS) screenshots $(if $(RUN),--run "$(RUN)")
 
 deploy: venv ## build, upload and deploy to ENV (make deploy ENV=dev; prod needs APPROVE=1)
 	@$(MLOPS) deploy --preflight $(if $(APPROVE),--approve)

@@ -24,6 +24,7 @@ ALLOWED = {
     "ct": {"core", "ci", "lineage", "local_runs", "serving"},
     "triggers": {"core", "deploy", "lineage", "local_runs", "ct"},
     "monitoring": {"core", "lineage", "triggers"},
+    "ui": {"core", "lineage", "monitoring"},
     "usecases": {"core"},
     "testing": {"core", "ci", "local_runs"},
     "bench": {"core", "ci", "lineage", "local_runs", "serving", "ct", "testing"},

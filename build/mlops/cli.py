@@ -248,6 +248,35 @@ def _status(args) -> None:
     print(json.dumps(answer, indent=2, default=str) if args.json else status.render(answer))
 
 
+def _ui(args) -> None:
+    """The read-only web UI over the lineage store, the registry and the decisions."""
+    from mlops.ui.app import create_app, serve
+
+    serve(create_app(args.root, args.db), args.port)
+
+
+def _screenshots(args) -> None:
+    from mlops.ui.screenshots import take
+
+    out = args.out or args.root / "docs" / "screenshots"
+    written = take(args.root, out, args.run, args.db)
+    print(f"[screenshots] {len(written)} pages of run {args.run} in {out}")
+
+
+def _add_ui_parsers(sub) -> None:
+    from mlops.ui.app import DEFAULT_PORT
+
+    p = sub.add_parser("ui", help="the read-only web UI on loopback: runs, models, decisions")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument("--db", type=Path, help="the store (default: ROOT/.local/lineage.sqlite)")
+    p.set_defaults(func=_ui)
+    p = sub.add_parser("screenshots", help="PNGs of a run's report and UI pages")
+    p.add_argument("--run", default="latest", help="a run id or a unique prefix (latest)")
+    p.add_argument("--out", type=Path, help="the folder (default: ROOT/docs/screenshots)")
+    p.add_argument("--db", type=Path, help="the store (default: ROOT/.local/lineage.sqlite)")
+    p.set_defaults(func=_screenshots)
+
+
 def _add_lineage_parser(sub) -> None:
     p = sub.add_parser("lineage", help="query the lineage store of local runs")
     p.add_argument("--db", type=Path, help="the store (default: ROOT/.local/lineage.sqlite)")
@@ -351,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("key")
     p.set_defaults(func=_settings)
     _add_lineage_parser(sub)
+    _add_ui_parsers(sub)
     p = sub.add_parser("monitor", help="model degradation: live metrics, retrain when below")
     p.add_argument("--once", action="store_true", help="one check, then exit")
     p.add_argument("--every", type=float, default=60.0, help="seconds between checks (60)")

@@ -19,6 +19,9 @@ VERBS = [
     "run",
     "component",
     "bench",
+    "ui",
+    "screenshots",
+    "browser",
 ]
 
 

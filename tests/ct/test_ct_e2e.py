@@ -7,7 +7,8 @@ stable, served); a second on the same data (training reused from the step cache,
 measured against the first run's statistics, the same model judged against the serving one
 and recorded as unchanged); two around a rollback (each evaluation against the baseline the
 registry serves then); a last on drifted data, which stops at validation with the reason and
-leaves serving as it was."""
+leaves serving as it was. After them, in file order, the web UI over these runs in a real
+browser."""
 
 import csv
 import json
@@ -262,3 +263,39 @@ def test_three_runs_first_second_and_drifted(project):
     assert tasks["validate-data"] == "FAILURE" and tasks["transform-data"] == "SUCCESS"
     assert not {"train-model", "evaluate-model", "deploy-model"} & set(tasks)
     assert sorted(root.glob("dist/local_runs/ct_pipeline/*/report.html"))[-1].is_file()
+
+
+# After the runs above (pytest runs a module's tests in file order): the module's project now
+# holds five finished runs, their artifacts, reports and the registry they changed.
+@pytest.mark.docker
+@pytest.mark.browser
+def test_the_ui_shows_the_e2e_runs_in_a_browser(project):
+    from mlops.lineage.store import LineageStore
+    from mlops.testing.ui_pages import walk
+    from mlops.ui import browser
+    from mlops.ui.app import create_app, running
+
+    root = project["root"]
+    with LineageStore(root / ".local" / "lineage.sqlite") as store:
+        runs = store.runs()
+        steps = {(r["id"], t["task"]) for r in runs for t in store.run(r["id"])["tasks"]}
+        artifacts = [a for (a,) in store.db.execute("SELECT id FROM artifacts")]
+    assert len(runs) >= 5  # the runs of the test above
+    with running(create_app(root)) as url, browser.chromium() as chromium:
+        result = walk(chromium, url, ["/", "/models", "/decisions"])
+    # Every page answered with its heading, every chart drawn, no console error, nothing
+    # asked of another host: the reports of each run included.
+    assert result.problems() == []
+    assert {f"/runs/{r['id']}" for r in runs} <= set(result.pages)
+    assert {f"/runs/{r}/steps/{t}" for r, t in steps} <= set(result.pages)
+    assert {f"/artifacts/{a}" for a in artifacts} <= set(result.pages)
+    with_report = {
+        f"/runs/{r['id']}/report"
+        for r in runs
+        if (Path(r["pipeline_root"]) / "report.html").is_file()
+    }
+    assert len(with_report) == len(runs) and with_report <= set(result.pages)
+    # The run graphs draw a box per step; the model page is the e2e model's.
+    first = min(runs, key=lambda r: r["started_at"])
+    assert result.pages[f"/runs/{first['id']}"].charts[0]["height"] > 300
+    assert result.pages["/models/default"].heading.startswith(f"Model {MODEL}")

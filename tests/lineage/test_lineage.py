@@ -148,6 +148,21 @@ def test_runs_are_found_by_image_digest_or_reference_prefix(ct_run, tmp_path):
         assert store.runs_using_image("sha256:" + "00" * 32) == []
 
 
+def test_an_artifact_is_found_by_id_with_every_step_that_made_or_took_it(ct_run):
+    db, run_id, _, uris = ct_run
+    with LineageStore(db) as store:
+        examples = store.artifact(uris["examples"])
+        assert store.artifact_by_id(examples["id"]) == examples
+        uses = store.uses_of(examples["id"])
+        with pytest.raises(LineageError, match="no artifact 9999"):
+            store.artifact_by_id(9999)
+    assert [(u["kind"], u["task"], u["name"], u["run_id"]) for u in uses] == [
+        ("OUTPUT", "extract-data", "examples", run_id),
+        ("INPUT", "transform", "examples", run_id),
+        ("INPUT", "evaluate", "examples", run_id),
+    ]
+
+
 def test_the_lineage_of_a_model_walks_up_to_the_data_parameters(ct_run):
     db, run_id, _, uris = ct_run
     with LineageStore(db) as store:

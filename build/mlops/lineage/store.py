@@ -589,6 +589,23 @@ class LineageStore:
             {**dict(r), "details": _loads(r["details"], {})} for r in self.db.execute(sql, args)
         ]
 
+    def artifact_by_id(self, artifact_id: int) -> dict[str, Any]:
+        row = self.db.execute("SELECT * FROM artifacts WHERE id = ?", (artifact_id,)).fetchone()
+        if row is None:
+            raise LineageError(f"no artifact {artifact_id} in the lineage store {self.path}")
+        return _artifact_row(row)
+
+    def uses_of(self, artifact_id: int) -> list[dict[str, Any]]:
+        """Every execution that took the artifact in or put it out (kind INPUT or OUTPUT,
+        under its input/output name), with its run and task, oldest first."""
+        rows = self.db.execute(
+            "SELECT e.kind, e.name, x.id AS execution_id, x.run_id, x.task, x.status,"
+            " x.cached_from, x.started_at FROM events e JOIN executions x"
+            " ON x.id = e.execution_id WHERE e.artifact_id = ? ORDER BY x.started_at, x.id",
+            (artifact_id,),
+        )
+        return [dict(r) for r in rows]
+
 
 def _is_source(produced_by: dict[str, Any], step: str | None) -> bool:
     if step:
