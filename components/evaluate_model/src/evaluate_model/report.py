@@ -291,6 +291,11 @@ def _confusion_chart(plan: MetricPlan, evaluation: Evaluation) -> str:
     )
 
 
+def _by_id(item) -> tuple[bool, int]:
+    class_id = item[0]
+    return (class_id is None, class_id or 0)
+
+
 def _curves(plan: MetricPlan, evaluation: Evaluation) -> str:
     """ROC and precision-recall curves of the overall slice: a binary model's score, the
     baseline's beside it; a multiclass model's each class against the rest."""
@@ -307,7 +312,7 @@ def _curves(plan: MetricPlan, evaluation: Evaluation) -> str:
             label = model + (f" (AUC {human(auc)})" if auc is not None else "")
             roc[label], pr[label] = curve.roc(), curve.precision_recall()
     else:
-        for class_id, curve in sorted(overall.curves.get(CANDIDATE, {}).items(), key=str):
+        for class_id, curve in sorted(overall.curves.get(CANDIDATE, {}).items(), key=_by_id):
             if class_id is None:
                 continue
             label = plan.task.class_name(class_id)
