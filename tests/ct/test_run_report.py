@@ -1,6 +1,7 @@
 """The end of a CT run: the summary and the one-page report, from what the steps wrote."""
 
 import json
+import re
 from pathlib import Path
 
 from mlops.ct import run_report
@@ -68,6 +69,41 @@ def test_summary_and_report_of_a_blessed_run(tmp_path):
     page = result.report.read_text()
     assert "TFDV says fine" in page  # the validation report, embedded
     assert "Model evaluation" in page and "Not produced in this run" in page  # no eval report
+    # Numbers for people, no JSON in a cell, and the steps' times as a chart.
+    assert "<td>4.5 s</td><td>300 MB</td>" in page and "4.5000" not in page
+    assert "<tr><td>canary</td><td>version 4; traffic_percent 10</td></tr>" in page
+    assert '{"' not in re.sub(r"<iframe .*?</iframe>", "", page, flags=re.S)
+    (timeline,) = re.findall(r"<svg .*?</svg>", page, re.S)
+    assert "<title>Steps over time</title>" in timeline
+    assert timeline.count('<g class="mark">') == len(steps)
+    assert all(f">{s.task}<" in timeline for s in steps)
+
+
+def test_the_report_shows_training_side_by_side_and_embeds_the_step_reports(tmp_path):
+    metrics = {"train_loss": 0.31234567, "train_auc": 0.9481234, "train_examples": 9945.0,
+               "eval_loss": 0.3345, "eval_auc": 0.94, "eval_examples": 5057.0,
+               "epochs_run": 8.0, "training_seconds": 48.61}  # fmt: skip
+    reports = {}
+    for task in ("validate-data", "train-model", "evaluate-model"):
+        reports[task] = tmp_path / f"{task}.html"
+        reports[task].write_text(f"<html><svg><title>{task} chart</title></svg></html>")
+    steps = [
+        _step("validate-data", [ArtifactRecord("report", "system.HTML", str(reports["validate-data"]))]),  # noqa: E501
+        _step("train-model", [ArtifactRecord("metrics", "system.Metrics", "/m", metrics),
+                              ArtifactRecord("report", "system.HTML", str(reports["train-model"]))]),  # noqa: E501
+        _step("evaluate-model", [ArtifactRecord("report", "system.HTML", str(reports["evaluate-model"]))]),  # noqa: E501
+    ]  # fmt: skip
+    steps[1].cached_from = 41  # a reused step is drawn as such
+    page = run_report.write(_result(tmp_path, steps), tmp_path / "report.html").read_text()
+    assert "<tr><td>loss</td><td>0.312</td><td>0.335</td></tr>" in page
+    assert "<tr><td>examples</td><td>9,945</td><td>5,057</td></tr>" in page
+    assert "<tr><td>training seconds</td><td>49 s</td></tr>" in page
+    assert "<tr><td>epochs run</td><td>8</td></tr>" in page
+    for task in reports:  # each step's own report, embedded (escaped into its frame)
+        assert f"&lt;title&gt;{task} chart&lt;/title&gt;" in page
+    assert page.index("validate-data chart") < page.index("train-model chart")
+    assert page.index("train-model chart") < page.index("evaluate-model chart")
+    assert ">cached<" in re.findall(r"<svg .*?</svg>", page, re.S)[0]
 
 
 def test_an_unchanged_deployment_names_the_version_of_the_same_content(tmp_path):

@@ -334,6 +334,7 @@ def run(root: Path) -> Path:
             "--model-name", settings.name,
             "--model", str(model), "--best-hyperparameters", str(d / "best_hp"),
             "--metrics", str(d / "train-metrics.json"), "--tensorboard", str(d / "tensorboard"),
+            "--report", str(d / "train-report.html"),
             "--executor-output", str(d / "train-output.json"),
         ],
         "train",

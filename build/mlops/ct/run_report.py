@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mlops_runtime.charts import human
+
 SUMMARY_METRICS = 6  # columns of the summary's slice table: the task's first metrics
 
 
@@ -50,6 +52,7 @@ def facts(result) -> dict[str, Any]:
         "validation": validation,
         "validation_report": _report_path(validate, "report", result.run_dir, "validate-data"),
         "training": dict(training.metadata) if training else None,
+        "training_report": _report_path(train, "report", result.run_dir, "train-model"),
         "slices": _json(evaluate, "evaluation", "slice_metrics.json"),
         "blessing": _json(evaluate, "blessing", "blessing.json"),
         "evaluation_report": _report_path(evaluate, "report", result.run_dir, "evaluate-model"),
@@ -196,12 +199,29 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 text-align:left}th{background:#f3f3f3}.ok{color:#060}.bad{color:#b00;font-weight:bold}
 iframe{width:100%;height:600px;border:1px solid #ccc}code{background:#f6f6f6}
 """
+# A step's status as the timeline colours it (mlops_runtime.charts.STATE_COLOURS).
+_STATES = {"SUCCESS": "ok", "FAILURE": "failed", "ERROR": "failed"}
+
+
+def _text(value: Any) -> str:
+    """A value for people: numbers through human(), a mapping as "key value" pairs (never
+    a JSON blob), nothing as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {_text(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value) or "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return human(value)
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td>{html.escape(_text(v))}</td>" for v in row) + "</tr>"
+        for row in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 
@@ -216,6 +236,57 @@ def _embed(title: str, path: Path | None) -> str:
     )
 
 
+def _timeline(steps) -> str:
+    """The steps over the run's time: when each started and how long it took."""
+    from mlops_runtime import charts
+
+    timed = [r for r in steps if r.started_at]
+    if not timed:
+        return ""
+    start = min(r.started_at for r in timed)
+    spans = []
+    for r in sorted(timed, key=lambda r: r.started_at):
+        end = r.ended_at if r.ended_at is not None else r.started_at
+        state = "cached" if r.cached else _STATES.get(r.status, "other")
+        spans.append(charts.Span(r.task, r.started_at - start, end - start, state))
+    return charts.timeline("Steps over time", spans)
+
+
+def _steps(steps) -> str:
+    rows = [
+        [
+            r.task,
+            "CACHED" if r.cached else r.status,
+            human(r.seconds, "s") if r.seconds is not None else None,
+            human(r.peak_rss_bytes, "B") if r.peak_rss_bytes else None,
+            r.image_digest or r.image_ref,
+            "; ".join(r.cache_note) or None,
+        ]
+        for r in steps
+    ]
+    return _timeline(steps) + _table(
+        ["step", "status", "time", "peak memory (RSS)", "image", "cache"], rows
+    )
+
+
+def _training(metrics: dict[str, Any]) -> str:
+    """The training metrics, train and eval side by side, then the run's own numbers."""
+    names: list[str] = []
+    other: list[str] = []
+    for key in metrics:
+        split, _, name = key.partition("_")
+        if split not in ("train", "eval") or not name:
+            other.append(key)
+        elif name not in names:
+            names.append(name)
+    rows = [
+        [n.replace("_", " "), metrics.get(f"train_{n}"), metrics.get(f"eval_{n}")] for n in names
+    ]
+    units = {"training_seconds": "s"}
+    facts = [[k.replace("_", " "), human(metrics[k], units.get(k))] for k in other]
+    return _table(["metric", "train", "eval"], rows) + (_table(["", ""], facts) if facts else "")
+
+
 def render(result) -> str:
     f = facts(result)
     status_class = "ok" if result.status == "SUCCEEDED" else "bad"
@@ -224,7 +295,7 @@ def render(result) -> str:
         f"<title>CT run {html.escape(str(result.lineage_run))}</title>",
         f"<style>{STYLE}</style></head><body>",
         "<h1>Continuous training run</h1>",
-        f"<p class='{status_class}'>{result.status} in {result.seconds:.0f}s"
+        f"<p class='{status_class}'>{result.status} in {human(result.seconds, 's')}"
         + (
             f": stopped at {html.escape(result.failed_task or '?')}: "
             f"{html.escape(result.reason or '')}"
@@ -242,20 +313,7 @@ def render(result) -> str:
             ],
         ),
         "<h2>Steps</h2>",
-        _table(
-            ["step", "status", "seconds", "peak RSS MB", "image", "cache"],
-            [
-                [
-                    r.task,
-                    "CACHED" if r.cached else r.status,
-                    None if r.seconds is None else round(r.seconds, 1),
-                    None if not r.peak_rss_bytes else round(r.peak_rss_bytes / 2**20),
-                    r.image_digest or r.image_ref,
-                    "; ".join(r.cache_note),
-                ]
-                for r in result.steps
-            ],
-        ),
+        _steps(result.steps),
     ]
     if f["rows"]:
         parts += [
@@ -266,10 +324,7 @@ def render(result) -> str:
             ),
         ]
     if f["training"]:
-        parts += [
-            "<h2>Training</h2>",
-            _table(["metric", "value"], [[k, v] for k, v in sorted(f["training"].items())]),
-        ]
+        parts += ["<h2>Training</h2>", _training(f["training"])]
     blessing = f["blessing"]
     if blessing is not None:
         verdict = "BLESSED" if blessing.get("blessed") else "NOT BLESSED"
@@ -283,9 +338,10 @@ def render(result) -> str:
     if deployment is not None:
         parts += [
             "<h2>Deployment</h2>",
-            _table(["", ""], [[k, json.dumps(v)] for k, v in sorted(deployment.items())]),
+            _table(["", ""], [[k.replace("_", " "), v] for k, v in sorted(deployment.items())]),
         ]
     parts.append(_embed("Data validation (statistics, anomalies, drift)", f["validation_report"]))
+    parts.append(_embed("Model training (metrics per epoch)", f["training_report"]))
     parts.append(_embed("Model evaluation (per slice, thresholds)", f["evaluation_report"]))
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -7,6 +7,7 @@ and baseline_model folders as resolve_baseline writes them."""
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -107,6 +108,27 @@ def no_baseline(dest: Path) -> Path:
     return dest
 
 
+def svg_charts(html: str) -> dict[str, str]:
+    """The inline SVG charts of a report, by their <title>."""
+    found = re.findall(r"<svg .*?</svg>", html, re.S)
+    return {re.search(r"<title>(.*?)</title>", svg).group(1): svg for svg in found}
+
+
+def marks(svg: str, cls: str = "mark") -> int:
+    """How many drawn data elements (or threshold lines) a chart has."""
+    return svg.count(f'<g class="{cls}">')
+
+
+def points(svg: str) -> int:
+    """How many points the marks of a chart draw (a scatter's examples)."""
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ET.fromstring(svg)
+    marked = [g for g in root.iter(f"{ns}g") if g.get("class") == "mark"]
+    return sum(1 for g in marked for _ in g.iter(f"{ns}use"))
+
+
 def _train_model_testing():
     path = str(REPO / "components" / "train_model" / "tests")
     if path not in sys.path:
@@ -148,6 +170,9 @@ def helpers() -> SimpleNamespace:
         write_signature_model=write_signature_model,
         stable_copy=stable_copy,
         no_baseline=no_baseline,
+        svg_charts=svg_charts,
+        marks=marks,
+        points=points,
         REPO=REPO,
         RAW_SCHEMA=RAW_SCHEMA,
         TAXI_MODULE=TAXI_MODULE,

@@ -7,10 +7,12 @@ copies it out. TFMA runs on the 500-row eval split with one DirectRunner worker.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from evaluate_model import main as component
+from mlops_runtime.charts import human
 
 
 def _run(tmp_path: Path, taxi, eval_config: dict, model: Path | None = None, *extra: str):
@@ -87,6 +89,32 @@ def test_first_model_is_blessed_on_value_thresholds(tmp_path, taxi, helpers):
     assert "BLESSED" in report and "NOT BLESSED" not in report
     assert "change thresholds are ignored" in report and "<script" not in report
 
+    # The confusion matrix at the decision threshold, per slice; in the report with the ROC
+    # and precision-recall curves and a chart per metric over the slices.
+    matrix = overall["confusion_matrix"]
+    assert matrix["threshold"] == pytest.approx(0.5)
+    assert (matrix["actual"], matrix["predicted"]) == (["0", "1"], ["0", "1"])
+    (tn, fp), (fn, tp) = matrix["counts"]
+    assert tn + fp + fn + tp == len(taxi.eval_rows)
+    assert (tp + tn) / len(taxi.eval_rows) == pytest.approx(
+        overall["candidate"]["binary_accuracy"], abs=0.005
+    )
+    for s in slices["slices"]:
+        assert sum(map(sum, s["confusion_matrix"]["counts"])) == s["candidate"]["example_count"]
+    charts = helpers.svg_charts(report)
+    heatmap = charts["Confusion matrix, overall slice (predicted: probability above 0.5)"]
+    assert helpers.marks(heatmap) == 4 and f">{int(tp)}<" in heatmap.replace(",", "")
+    roc = charts["ROC curve, overall slice"]
+    assert helpers.marks(roc) == 1
+    assert f">candidate (AUC {human(overall['candidate']['auc'])})<" in roc
+    assert helpers.marks(charts["Precision-recall curve, overall slice"]) == 1
+    auc = charts["auc per slice"]
+    assert helpers.marks(auc) == len(slices["slices"])  # one bar per slice, no baseline
+    assert helpers.marks(auc, "threshold") == 1 and ">lower bound: 0.75<" in auc
+    assert "example_count per slice" not in charts
+    text = re.sub(r"<svg .*?</svg>", "", report, flags=re.S)
+    assert not re.search(r"\d\.\d{5}", text)  # numbers for people
+
 
 def test_no_thresholds_is_not_blessed(tmp_path, taxi):
     config = {"label_key": "big_tipper", "metrics": ["ExampleCount", "AUC"], "slices": [[]]}
@@ -140,3 +168,10 @@ def test_worse_model_is_refused_against_the_stable_baseline(tmp_path, taxi, wors
     assert '<tr class="fail"><td>AUC</td><td>change</td>' in report
     assert "candidate - baseline &gt;= -0.01" in report
     assert "version 1" in report
+    # Candidate beside baseline, per slice and in the curves, the change bound drawn.
+    charts = helpers.svg_charts(report)
+    auc = charts["auc per slice"]
+    assert helpers.marks(auc) == 2 * len(slices["slices"])
+    bound = human(overall["baseline"]["auc"] - 0.01)
+    assert helpers.marks(auc, "threshold") == 2 and f">baseline -0.01: {bound}<" in auc
+    assert helpers.marks(charts["ROC curve, overall slice"]) == 2  # candidate and baseline

@@ -80,4 +80,9 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, taxi, helpers):
     assert metrics["baseline_auc"] == pytest.approx(metrics["auc"])
     slices = json.loads((Path(run.outputs["evaluation"].uri) / "slice_metrics.json").read_text())
     assert slices["slices"][0]["diff"]["auc"] == pytest.approx(0.0, abs=1e-9)
-    assert "BLESSED" in Path(run.outputs["report"].uri).read_text()
+    report = Path(run.outputs["report"].uri).read_text()
+    assert "BLESSED" in report
+    # The charts, drawn in the image (matplotlib from the base image)
+    charts = helpers.svg_charts(report)
+    assert helpers.marks(charts["ROC curve, overall slice"]) == 2  # candidate and baseline
+    assert "Confusion matrix, overall slice (predicted: probability above 0.5)" in charts

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import task_models as tm
 from evaluate_model import main as component
+from mlops_runtime.charts import human
 
 BEAM_ARGS = "--runner=DirectRunner --direct_num_workers=1"
 
@@ -136,6 +137,19 @@ def test_multiclass_metrics_match_numpy_and_the_macro_threshold_blesses(tmp_path
     assert "<td>1</td><td>versicolor</td>" in report  # the per-class table
     assert "<td></td><td>macro average</td>" in report
     assert "set aside" in report and "<script" not in report
+    # The charts: a heatmap with the class names, each class's ROC and precision-recall curve,
+    # and the metrics per slice (a bar per slice, the value threshold drawn).
+    charts = helpers.svg_charts(report)
+    heatmap = charts["Confusion matrix, overall slice (predicted: highest probability)"]
+    assert helpers.marks(heatmap) == 9 and all(f">{c}<" in heatmap for c in tm.CLASSES)
+    assert f">{setosa}<" in heatmap
+    roc, pr = charts["ROC curve, overall slice"], charts["Precision-recall curve, overall slice"]
+    assert helpers.marks(roc) == helpers.marks(pr) == 3
+    auc = human(values["auc/class_id=0"])
+    assert f">setosa (AUC {auc})<" in roc
+    recall = charts["recall/macro_average per slice"]
+    assert helpers.marks(recall) == 3 and helpers.marks(recall, "threshold") == 1
+    assert "per slice" not in " ".join(t for t in charts if "class_id" in t)  # no per-class
 
     metrics = json.loads((out / "executor_output.json").read_text())
     metadata = metrics["artifacts"]["metrics"]["artifacts"][0]["metadata"]
@@ -183,7 +197,7 @@ def test_multiclass_value_and_change_thresholds_refuse(tmp_path, data):
     assert '<tr class="fail"><td>AUC/macro_average</td><td>change</td>' in report
 
 
-def test_regression_metrics_match_numpy_and_the_change_threshold(tmp_path, data):
+def test_regression_metrics_match_numpy_and_the_change_threshold(tmp_path, data, helpers):
     rows = data["rows"]
     predictions, labels = tm.linear_predictions(rows), tm.targets(rows)
     biased = tm.linear_predictions(rows, b=2.0)
@@ -224,7 +238,18 @@ def test_regression_metrics_match_numpy_and_the_change_threshold(tmp_path, data)
     assert '<th colspan="3">mean_prediction</th>' in report  # beside the baseline's
     bias = values["mean_prediction"] - values["mean_label"]
     assert '<th rowspan="2">prediction - label (candidate)</th>' in report
-    assert f'<td class="num">{bias:+.4f}</td></tr>' in report
+    assert f'<td class="num">{human(bias, signed=True)}</td></tr>' in report
+    # Predicted against actual and the residuals, of every eval example (fewer than the
+    # sample's bound), scored with the candidate's signature.
+    charts = helpers.svg_charts(report)
+    scatter = charts[f"Predicted against actual, {len(rows)} eval examples"]
+    assert helpers.marks(scatter) == 1 and helpers.points(scatter) == len(rows)
+    residuals = charts[f"Residuals, {len(rows)} eval examples"]
+    assert helpers.marks(residuals) == 30 and helpers.marks(residuals, "threshold") == 1
+    mse = charts["mean_squared_error per slice"]
+    assert helpers.marks(mse) == 3 * 2  # overall and two groups, candidate and baseline
+    assert helpers.marks(mse, "threshold") == 1  # the change bound: the baseline's MSE
+    assert "ROC curve" not in report
 
 
 def test_a_binary_metric_threshold_on_a_multiclass_model_is_refused(tmp_path, data, capsys):

@@ -28,6 +28,7 @@ def _argv(data, out: Path, **overrides) -> list[str]:
         "best-hyperparameters": str(out / "best_hyperparameters"),
         "metrics": str(out / "metrics"),
         "tensorboard": str(out / "tensorboard"),
+        "report": str(out / "report.html"),
     }
     args.update(overrides)
     return [part for k, v in args.items() for part in (f"--{k}", v)]
@@ -78,6 +79,11 @@ def test_a_search_of_two_trials_records_their_scores_and_uses_the_best(tmp_path,
     chosen = artifacts["best_hyperparameters"]["artifacts"][0]["metadata"]
     assert chosen["hidden_units"] == hp["hidden_units"]
     assert chosen["best_trial_score"] == best["score"]
+    # The report: a chart per metric per epoch, and the search's trials, the best marked.
+    report = (out / "report.html").read_text()
+    assert report.count("<svg ") == 3  # loss, auc, binary accuracy
+    assert report.count("<tr class=best>") == 1 and "val_auc (max)" in report
+    assert f"<td>{best['trial_id']}</td>" in report
 
 
 def _fails(capsys, argv) -> str:

@@ -116,6 +116,7 @@ def _argv(data, out, **overrides) -> list[str]:
         "best-hyperparameters": str(out / "best_hyperparameters"),
         "metrics": str(out / "metrics"),
         "tensorboard": str(out / "tensorboard"),
+        "report": str(out / "report.html"),
     }
     args.update(overrides)
     return [part for k, v in args.items() for part in (f"--{k}", v)]

@@ -57,6 +57,16 @@ def _serve(helpers, trained, rows, drop: str) -> np.ndarray:
     return out["outputs"].numpy()
 
 
+def _report(trained) -> str:
+    from train_model import report
+
+    history = json.loads((trained.model / "history.json").read_text())
+    assert history == trained.result.history and history["epochs"] > 1
+    page = report.render(trained.result)
+    assert page.count("<svg ") == len(history["train"])
+    return page
+
+
 def test_multiclass_serves_class_probabilities_that_predict_held_out_rows(helpers, flowers_model):
     sidecar = json.loads((flowers_model.model / "mlops_model.json").read_text())
     assert sidecar["task"] == "multiclass" and sidecar["label_key"] == "species"
@@ -92,6 +102,9 @@ def test_multiclass_metrics_are_the_tasks(flowers_model):
             > metrics[f"{split}_majority_class_accuracy"] + 0.3
         )
         assert f"{split}_auc" not in metrics and f"{split}_positive_rate" not in metrics
+    page = _report(flowers_model)
+    assert "sparse categorical accuracy per epoch</title>" in page
+    assert "setosa" in page  # the classes, named
     layer = flowers_model.result.model.get_layer("probabilities")
     assert layer.units == 3 and layer.activation.__name__ == "softmax"
 
@@ -133,6 +146,9 @@ def test_regression_beats_predicting_the_mean(helpers, linear_model):
     )  # the loss is the MSE
     assert metrics["train_label_mean"] == pytest.approx(train_mean, abs=1e-3)
     assert 0 < metrics["eval_mean_absolute_error"] < metrics["eval_root_mean_squared_error"] * 1.01
+    page = _report(linear_model)
+    for name in ("loss", "mean absolute error", "root mean squared error"):
+        assert f"<title>{name} per epoch</title>" in page
     layer = linear_model.result.model.get_layer("prediction")
     assert layer.units == 1 and layer.activation.__name__ == "linear"
 

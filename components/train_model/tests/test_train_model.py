@@ -6,11 +6,13 @@ paths and the Keras model (no training/serving skew)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 import numpy as np
 import pytest
 from mlops_runtime import examples
+from mlops_runtime.charts import human
 
 from pipelines.usecases.taxi import transform as taxi
 
@@ -175,6 +177,35 @@ def test_transform_features_gives_the_label_of_raw_examples(helpers, taxi_model,
     )
     assert set(out) == set(taxi.FEATURE_KEYS) | {taxi.LABEL_KEY}
     assert list(out[taxi.LABEL_KEY].numpy()) == [_label(r) for r in rows]
+
+
+def test_the_model_records_its_history_per_epoch(taxi_model):
+    history = json.loads((taxi_model.model / "history.json").read_text())
+    assert history == taxi_model.result.history
+    assert history["epochs"] == 5
+    assert set(history["train"]) == set(history["eval"]) == {"loss", "auc", "binary_accuracy"}
+    for split in ("train", "eval"):
+        assert all(len(values) == 5 for values in history[split].values()), split
+    # eval after the last epoch is the final model on eval: the metrics' fresh pass.
+    metrics = taxi_model.result.metrics
+    assert history["eval"]["loss"][-1] == pytest.approx(metrics["eval_loss"], rel=1e-3)
+    assert history["train"]["loss"][-1] < history["train"]["loss"][0]  # it learned
+
+
+def test_the_report_charts_each_metric_per_epoch(taxi_model):
+    from train_model import report
+
+    page = report.render(taxi_model.result, "taxi_big_tipper")
+    charts = re.findall(r"<svg .*?</svg>", page, re.S)
+    titles = [re.search(r"<title>(.*?)</title>", c).group(1) for c in charts]
+    assert titles == ["loss per epoch", "auc per epoch", "binary accuracy per epoch"]
+    for chart in charts:  # a line for train and one for eval
+        assert chart.count('class="mark"') == 2
+    eval_auc = human(taxi_model.result.metrics["eval_auc"])
+    assert f'<td class="num">{eval_auc}</td></tr>' in page  # the final metrics, for people
+    assert '<th>examples</th><td class="num">1,000</td><td class="num">500</td>' in page
+    text = re.sub(r"<svg .*?</svg>", "", page, flags=re.S)  # coordinates have digits
+    assert "<script" not in page and not re.search(r"\d\.\d{5}", text)
 
 
 def test_writes_hyperparameters_and_tensorboard_logs(taxi_model):

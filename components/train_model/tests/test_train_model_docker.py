@@ -34,6 +34,7 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, helpers):
         best_hyperparameters: dsl.Artifact
         metrics: dsl.Metrics
         tensorboard: dsl.Artifact
+        report: dsl.HTML
 
     @dsl.pipeline(name="train-model-test")
     def pipeline(hidden_units: str, epochs: int) -> Outputs:
@@ -57,6 +58,7 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, helpers):
             best_hyperparameters=task.outputs["best_hyperparameters"],
             metrics=task.outputs["metrics"],
             tensorboard=task.outputs["tensorboard"],
+            report=task.outputs["report"],
         )
 
     root = tmp_path / "root"
@@ -79,6 +81,11 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, helpers):
         (Path(run.outputs["best_hyperparameters"].uri) / "hyperparameters.json").read_text()
     )
     assert hp["hidden_units"] == "16,8" and hp["epochs"] == 2
+    history = json.loads((model_dir / "history.json").read_text())
+    assert history["epochs"] == 2 and len(history["eval"]["auc"]) == 2
+    # The report, its charts drawn in the image (matplotlib from the base image)
+    report = Path(run.outputs["report"].uri).read_text()
+    assert report.count("<svg ") == 3 and "<title>auc per epoch</title>" in report
 
     # The model the container wrote serves raw tf.Examples on the host.
     saved = tf.saved_model.load(str(model_dir))

@@ -6,9 +6,11 @@ import csv
 import functools
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
+from mlops_runtime.charts import human
 from validate_data import main as component
 
 REPO = Path(__file__).resolve().parents[3]
@@ -111,6 +113,18 @@ def run(tmp: Path, examples: Path, *extra: str, schema: str | None = None) -> di
     return outputs(out)
 
 
+def feature_sections(report: str) -> list[tuple[str, str]]:
+    """(feature, its section's HTML) in the report's order."""
+    found = re.findall(
+        r"<section class='feature( flagged)?' data-feature='([^']*)'>(.*?)</section>", report, re.S
+    )
+    return [(name, body) for _, name, body in found]
+
+
+def flagged_features(report: str) -> list[str]:
+    return re.findall(r"<section class='feature flagged' data-feature='([^']*)'>", report)
+
+
 def outputs(out: Path) -> dict:
     return {
         "out": out,
@@ -161,6 +175,21 @@ def test_a_clean_sample_continues(clean_run):
     assert "fare" in clean_run["report"]  # the statistics summary lists the features
 
 
+def test_the_report_charts_every_feature_in_train_and_eval(clean_run):
+    sections = dict(feature_sections(clean_run["report"]))
+    assert len(sections) == 17 and flagged_features(clean_run["report"]) == []
+    for name, body in sections.items():
+        assert body.count("<svg ") == 1, name
+        assert "<title>" in body and 'class="mark"' in body, name
+    # A numeric feature as histograms, a categorical one as its commonest values; both
+    # for train and eval (the chart's legend), no drift reference in this run.
+    fare, payment = sections["fare"], sections["payment_type"]
+    assert "share of values" in fare and ">train<" in fare and ">eval<" in fare
+    assert "share of rows" in payment and ">Cash<" in payment
+    assert "drift reference" not in fare
+    assert "4.8000" not in clean_run["report"] and ".0000" not in clean_run["report"]
+
+
 def test_a_missing_column_stops_and_the_report_names_it(tmp_path, sample):
     dropped = [{k: v for k, v in r.items() if k != "fare"} for r in sample]
     result = run(tmp_path, write_examples(tmp_path / "examples", split_rows(dropped)))
@@ -172,6 +201,10 @@ def test_a_missing_column_stops_and_the_report_names_it(tmp_path, sample):
     assert '"fare"' in anomalies
     assert "<td>fare</td>" in result["report"]
     assert result["metrics"]["anomalies"] == 2  # one per split
+    # The feature with the anomaly comes first, named as such.
+    (first, body), *_ = feature_sections(result["report"])
+    assert first == "fare" and flagged_features(result["report"]) == ["fare"]
+    assert "Column dropped" in body and "badge bad'>anomaly" in body
 
 
 def test_a_string_in_fare_stops_naming_file_record_and_value(tmp_path, sample):
@@ -313,6 +346,19 @@ def test_drift_flags_a_shifted_copy(tmp_path, clean_run, sample):
     fare = next(m for m in result["summary"]["measurements"] if m["feature"] == "fare")
     assert fare["comparison"] == "drift" and fare["value"] > fare["threshold"] == 0.1
     assert "JENSEN_SHANNON_DIVERGENCE" in result["report"] and "payment_type" in result["report"]
+    # In the report, the drifted features first, each with its distance against the threshold
+    # and its chart beside the drift reference's.
+    sections = feature_sections(result["report"])
+    names = [name for name, _ in sections]
+    assert set(names[: len(drifted)]) == drifted == set(flagged_features(result["report"]))
+    body = dict(sections)["fare"]
+    distance = human(fare["value"])
+    assert f"drift: Jensen-Shannon divergence {distance}, over the threshold 0.1" in body
+    assert body.count("<svg ") == 1 and ">drift reference<" in body
+    assert "L-infinity distance" in dict(sections)["payment_type"]
+    unflagged = [body for name, body in sections if name not in drifted]
+    assert not any("over the threshold" in body for body in unflagged)
+    assert any("drift: L-infinity distance" in body and "within" in body for body in unflagged)
 
 
 def test_drift_passes_an_unshifted_copy(tmp_path, clean_run):

@@ -1,8 +1,10 @@
 """The TFMA run and what it wrote, read back as plain data: the metrics per slice of the
 candidate, the baseline and their difference (named as metric_keys.py says: "auc",
-"precision/class_id=2", "auc/macro_average"), the candidate's multiclass confusion matrix per
-slice, and TFMA's validation (its failures with slice, metric, value and bound). The blessing
-and the report work from this.
+"precision/class_id=2", "auc/macro_average"), the candidate's confusion matrix per slice
+(multiclass: TFMA's; binary: at the decision threshold), each model's confusion counts at
+thresholds for the ROC and precision-recall curves (binary, and per class of a multiclass
+model), and TFMA's validation (its failures with slice, metric, value and bound). The
+blessing and the report work from this.
 
 TFMA and TensorFlow are imported inside the functions (the contract check imports main)."""
 
@@ -18,6 +20,7 @@ from evaluate_model.tfma_config import BASELINE, CANDIDATE
 
 OVERALL = "Overall"
 NO_PREDICTION = -1  # TFMA's predicted class id when no class clears the matrix's threshold
+DECISION_THRESHOLD = 0.5  # a binary model predicts class 1 above it (as BinaryAccuracy does)
 
 
 def predicted_name(class_id: int, class_name=str) -> str:
@@ -26,8 +29,9 @@ def predicted_name(class_id: int, class_name=str) -> str:
 
 @dataclass(frozen=True)
 class ConfusionMatrix:
-    """Counts of (actual class id, predicted class id): the predicted class is the highest
-    prediction (at TFMA's default threshold 0), NO_PREDICTION when none clears threshold."""
+    """Counts of (actual class id, predicted class id). Multiclass: the predicted class is the
+    highest prediction (at TFMA's default threshold 0), NO_PREDICTION when none clears the
+    threshold; binary: class 1 when the score is above the threshold (Curve.matrix)."""
 
     actual: tuple[int, ...]  # row class ids
     predicted: tuple[int, ...]  # column class ids
@@ -46,12 +50,48 @@ class ConfusionMatrix:
 
 
 @dataclass(frozen=True)
+class Curve:
+    """A binary score's confusion counts at ascending thresholds (TFMA's ConfusionMatrixPlot):
+    at each, the examples scored above it are predicted positive."""
+
+    thresholds: tuple[float, ...]
+    tp: tuple[float, ...]
+    fp: tuple[float, ...]
+    tn: tuple[float, ...]
+    fn: tuple[float, ...]
+
+    def roc(self) -> tuple[list[float], list[float]]:
+        """(false positive rates, true positive rates)."""
+        fpr = [fp / (fp + tn) if fp + tn else 0.0 for fp, tn in zip(self.fp, self.tn, strict=True)]
+        tpr = [tp / (tp + fn) if tp + fn else 0.0 for tp, fn in zip(self.tp, self.fn, strict=True)]
+        return fpr, tpr
+
+    def precision_recall(self) -> tuple[list[float], list[float]]:
+        """(recalls, precisions), at the thresholds where something is predicted positive."""
+        points = [
+            (tp / (tp + fn) if tp + fn else 0.0, tp / (tp + fp))
+            for tp, fp, fn in zip(self.tp, self.fp, self.fn, strict=True)
+            if tp + fp
+        ]
+        return [r for r, _ in points], [p for _, p in points]
+
+    def matrix(self, threshold: float = DECISION_THRESHOLD) -> ConfusionMatrix:
+        """The confusion matrix at the threshold nearest to `threshold`: rows actual 0, 1."""
+        i = min(range(len(self.thresholds)), key=lambda j: abs(self.thresholds[j] - threshold))
+        counts = ((self.tn[i], self.fp[i]), (self.fn[i], self.tp[i]))
+        return ConfusionMatrix((0, 1), (0, 1), counts, float(self.thresholds[i]))
+
+
+@dataclass(frozen=True)
 class SliceResult:
     features: dict[str, Any]  # {} for the overall slice, else {"hour": 3}
     candidate: dict[str, float]  # metric key name -> value
     baseline: dict[str, float] | None = None
     diff: dict[str, float] | None = None  # candidate - baseline
-    confusion_matrix: ConfusionMatrix | None = None  # the candidate's, multiclass models
+    # the candidate's: multiclass TFMA's, binary at DECISION_THRESHOLD
+    confusion_matrix: ConfusionMatrix | None = None
+    # {model name: {class id (None: a binary model's score): Curve}}
+    curves: dict[str, dict[int | None, Curve]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -201,6 +241,42 @@ def _confusion_matrices(output_path: Path, num_classes: int) -> dict[tuple, Conf
     return result
 
 
+def _curves(output_path: Path, with_baseline: bool) -> dict[tuple, dict]:
+    """Each model's Curve per slice key and class id (None for a binary model's score)."""
+    import tensorflow_model_analysis as tfma
+
+    models = (CANDIDATE, BASELINE) if with_baseline else (CANDIDATE,)
+    result: dict[tuple, dict[str, dict[int | None, Curve]]] = {}
+    for record in tfma.load_plots(str(output_path)):
+        if record.HasField("cross_slice_key"):
+            continue
+        for kv in record.plot_keys_and_values:
+            model = kv.key.model_name or CANDIDATE
+            if model not in models or kv.key.output_name:
+                continue
+            if not kv.value.HasField("confusion_matrix_at_thresholds"):
+                continue
+            class_id = None
+            if kv.key.HasField("sub_key"):
+                if not kv.key.sub_key.HasField("class_id"):
+                    continue  # top_k and k binarizations: no class of their own
+                class_id = int(kv.key.sub_key.class_id.value)
+            matrices = kv.value.confusion_matrix_at_thresholds.matrices
+            rows = sorted(matrices, key=lambda m: m.threshold)
+            if not rows:
+                continue
+            curve = Curve(
+                tuple(m.threshold for m in rows),
+                tuple(m.true_positives for m in rows),
+                tuple(m.false_positives for m in rows),
+                tuple(m.true_negatives for m in rows),
+                tuple(m.false_negatives for m in rows),
+            )
+            key = tuple(_slice_features(record.slice_key).items())
+            result.setdefault(key, {}).setdefault(model, {})[class_id] = curve
+    return result
+
+
 def read_results(
     output_path: Path,
     slice_order: tuple[tuple[str, ...], ...],
@@ -213,6 +289,7 @@ def read_results(
     import tensorflow_model_analysis as tfma
 
     matrices = _confusion_matrices(output_path, num_classes)
+    curves = _curves(output_path, with_baseline)
     slices = []
     for record in tfma.load_metrics(str(output_path)):
         if record.HasField("cross_slice_key"):
@@ -235,13 +312,20 @@ def read_results(
             elif key.model_name in ("", CANDIDATE):
                 candidate[name] = number
         features = _slice_features(record.slice_key)
+        key = tuple(features.items())
+        slice_curves = curves.get(key, {})
+        matrix = matrices.get(key)
+        binary = slice_curves.get(CANDIDATE, {}).get(None)
+        if matrix is None and binary is not None:
+            matrix = binary.matrix()
         slices.append(
             SliceResult(
                 features,
                 dict(sorted(candidate.items())),
                 dict(sorted(baseline.items())) if with_baseline else None,
                 dict(sorted(diff.items())) if with_baseline else None,
-                matrices.get(tuple(features.items())),
+                matrix,
+                slice_curves,
             )
         )
     order = {tuple(s): i for i, s in enumerate(slice_order)}

@@ -8,7 +8,9 @@ Outputs:
   evaluation/  TFMA's output (metrics, plots, validations, eval_config.json) + slice_metrics.json
   blessing/    BLESSED or NOT_BLESSED (empty, as TFX writes) + blessing.json
   blessed      "true" | "false"
-  report       HTML: the verdict and why, every threshold, metrics per slice
+  report       HTML: the verdict and why, every threshold, metrics per slice (charts with the
+               thresholds drawn), the confusion matrix and ROC and precision-recall curves
+               of a classifier, predicted against actual and residuals of a regression
   metrics      Metrics: the overall metrics of the candidate (and baseline_<name> of the baseline)
 
 `build_parser` is the command-line interface, which `make lint` checks against component.yaml;
@@ -29,7 +31,7 @@ from mlops_runtime.process import run_then_exit
 
 # None of these imports TensorFlow or TFMA at import time (the contract check imports main).
 from evaluate_model import baseline as baselines
-from evaluate_model import blessing, config, evaluate, plan, report, task, tfma_config
+from evaluate_model import blessing, config, evaluate, plan, report, sample, task, tfma_config
 from evaluate_model.blessing import BaselineInfo, Blessing
 from evaluate_model.inputs import InputError, ModelInput, check_eval_split, check_model
 
@@ -181,7 +183,12 @@ def run(
         "slices": [s.to_json(model_task.class_name) for s in result.slices],
     }
     (out / SLICE_METRICS_FILE).write_text(json.dumps(slice_metrics, indent=2) + "\n")
-    html = report.render(settings, result, verdict, str(candidate.path), data_location, metric_plan)
+    scored = None
+    if model_task.task == task.REGRESSION:  # the per-example charts; TFMA keeps no examples
+        scored = sample.score(candidate.path, data_location, label_key)
+    html = report.render(
+        settings, result, verdict, str(candidate.path), data_location, metric_plan, scored
+    )
     return Result(verdict, metrics, slice_metrics, html)
 
 

@@ -1,21 +1,28 @@
 """The readable report: one self-contained HTML page (no scripts, no external resources, as
-the Kubeflow Pipelines UI shows a system.HTML artifact in a sandboxed frame). The verdict and
-why, every threshold with its outcome, and per slice the metrics of the candidate beside the
-baseline's and the difference; then what the model's task adds: for a multiclass model the
-per-class metrics and the confusion matrix of the overall slice (class names from the
-model's sidecar), for a regression model the mean prediction against the mean label."""
+the Kubeflow Pipelines UI shows a system.HTML artifact in a sandboxed frame; the charts are
+inline SVG). The verdict and why, every threshold with its outcome, and per slice the metrics
+of the candidate beside the baseline's, as charts with the thresholds drawn and in numbers;
+then what the model's task adds: for a classifier the confusion matrix of the overall slice
+(class names from the model's sidecar; a binary model's at the decision threshold) and its
+ROC and precision-recall curves (a multiclass model's per class, with the per-class metrics),
+for a regression model the mean prediction against the mean label, and predicted against
+actual with the residuals on a sample of eval examples."""
 
 from __future__ import annotations
 
 import math
 from html import escape
 
+from mlops_runtime.charts import human
+
 from evaluate_model.blessing import FAIL, IGNORED, PASS, Blessing
 from evaluate_model.config import EvalSettings
 from evaluate_model.evaluate import Evaluation, SliceResult, predicted_name
 from evaluate_model.metric_keys import CLASS_ID, K, key_name
 from evaluate_model.plan import MetricPlan
-from evaluate_model.task import MULTICLASS, REGRESSION
+from evaluate_model.sample import Sample
+from evaluate_model.task import BINARY, MULTICLASS, REGRESSION
+from evaluate_model.tfma_config import BASELINE, CANDIDATE
 
 _STYLE = """
 body { font-family: sans-serif; font-size: 14px; margin: 1em 2em; color: #222; }
@@ -33,21 +40,11 @@ td.diagonal { background: #e6f2e6; font-weight: bold; }
 
 
 def _fmt(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if not math.isfinite(value):
-        return "n/a"  # e.g. recall on a slice without positives
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.4f}"
+    return human(value)  # NaN, e.g. recall on a slice without positives: "n/a"
 
 
 def _signed(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if not math.isfinite(value):
-        return "n/a"
-    return f"{value:+.4f}" if value != int(value) else f"{int(value):+d}"
+    return human(value, signed=True)
 
 
 def _td(text, cls: str = "") -> str:
@@ -89,11 +86,9 @@ def _per_class_key(key: str) -> bool:
     return suffix.startswith(f"{CLASS_ID}=") or suffix.startswith(f"{K}=")
 
 
-def _slices(
-    settings: EvalSettings, evaluation: Evaluation, with_baseline: bool, plan: MetricPlan | None
-) -> str:
-    if not evaluation.slices:
-        return "<p>TFMA wrote no metrics.</p>"
+def _slice_metric_names(
+    settings: EvalSettings, evaluation: Evaluation, plan: MetricPlan | None
+) -> list[str]:
     if plan is not None:
         wanted = plan.keys()
     else:
@@ -101,7 +96,63 @@ def _slices(
     present = {k for s in evaluation.slices for k in s.candidate}
     names = [n for n in wanted if n in present] + sorted(present - set(wanted))
     # Per-class values have their own table: one column per class and metric is unreadable.
-    names = [n for n in names if not _per_class_key(n)]
+    return [n for n in names if not _per_class_key(n)]
+
+
+def _threshold_lines(
+    settings: EvalSettings, key: str, overall: SliceResult, with_baseline: bool
+) -> list[tuple[str, float]]:
+    """The bounds the thresholds put on metric `key` of the overall slice, as values: a
+    change threshold's is the baseline's value moved by it."""
+    lines = []
+    for t in settings.thresholds:
+        if settings.key_of(t.metric) == key:
+            if t.lower is not None:
+                lines.append(("lower bound", t.lower))
+            if t.upper is not None:
+                lines.append(("upper bound", t.upper))
+    base = (overall.baseline or {}).get(key)
+    if with_baseline and base is not None and math.isfinite(base):
+        for t in settings.change_thresholds:
+            if settings.key_of(t.metric) == key:
+                if t.absolute is not None:
+                    moved = f" {human(t.absolute, signed=True)}" if t.absolute else ""
+                    lines.append((f"baseline{moved}", base + t.absolute))
+                if t.relative is not None:
+                    moved = human(t.relative, "%", signed=True)
+                    lines.append((f"baseline {moved}", base * (1 + t.relative)))
+    return lines
+
+
+def _slice_charts(
+    settings: EvalSettings, evaluation: Evaluation, with_baseline: bool, names: list[str]
+) -> str:
+    """A chart per metric: each slice's candidate beside its baseline, the overall slice's
+    thresholds drawn."""
+    from mlops_runtime import charts
+
+    slices = evaluation.slices
+    overall = evaluation.overall()
+    parts = []
+    for n in names:
+        if n == "example_count":
+            continue
+        series = {"candidate": [s.candidate.get(n) for s in slices]}
+        if with_baseline:
+            series["baseline"] = [(s.baseline or {}).get(n) for s in slices]
+        lines = _threshold_lines(settings, n, overall, with_baseline)
+        parts.append(
+            charts.slice_bars(f"{n} per slice", [s.name for s in slices], series, lines, x_label=n)
+        )
+    return "\n".join(parts)
+
+
+def _slices(
+    settings: EvalSettings, evaluation: Evaluation, with_baseline: bool, plan: MetricPlan | None
+) -> str:
+    if not evaluation.slices:
+        return "<p>TFMA wrote no metrics.</p>"
+    names = _slice_metric_names(settings, evaluation, plan)
     # Which way is better, for colouring differences: from the change thresholds if any.
     higher = {
         settings.key_of(t.metric): t.direction == "higher" for t in settings.change_thresholds
@@ -129,7 +180,13 @@ def _slices(
                 cells.append(_td(_fmt((s.baseline or {}).get(n)), "num"))
                 cells.append(_td(_signed(diff), cls))
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return _table([], rows, head)
+    return (
+        '<p class="note">Thresholds apply to the overall slice; they are drawn across every '
+        "slice for comparison.</p>\n"
+        + _slice_charts(settings, evaluation, with_baseline, names)
+        + "\n<h3>In numbers</h3>\n"
+        + _table([], rows, head)
+    )
 
 
 def _cells(s: SliceResult, key: str, with_baseline: bool) -> list[str]:
@@ -214,6 +271,87 @@ def _confusion(plan: MetricPlan, evaluation: Evaluation) -> str:
     )
 
 
+def _confusion_chart(plan: MetricPlan, evaluation: Evaluation) -> str:
+    from mlops_runtime import charts
+
+    matrix = evaluation.overall().confusion_matrix
+    if matrix is None:
+        return ""
+    name = plan.task.class_name
+    where = (
+        f"predicted: probability above {human(matrix.threshold)}"
+        if plan.task.task == BINARY
+        else "predicted: highest probability"
+    )
+    return charts.confusion_matrix(
+        f"Confusion matrix, overall slice ({where})",
+        [name(a) for a in matrix.actual],
+        [predicted_name(p, name) for p in matrix.predicted],
+        matrix.counts,
+    )
+
+
+def _by_id(item) -> tuple[bool, int]:
+    class_id = item[0]
+    return (class_id is None, class_id or 0)
+
+
+def _curves(plan: MetricPlan, evaluation: Evaluation) -> str:
+    """ROC and precision-recall curves of the overall slice: a binary model's score, the
+    baseline's beside it; a multiclass model's each class against the rest."""
+    from mlops_runtime import charts
+
+    overall = evaluation.overall()
+    roc, pr = {}, {}
+    if plan.task.task == BINARY:
+        for model, values in ((CANDIDATE, overall.candidate), (BASELINE, overall.baseline)):
+            curve = overall.curves.get(model, {}).get(None)
+            if curve is None:
+                continue
+            auc = (values or {}).get("auc")
+            label = model + (f" (AUC {human(auc)})" if auc is not None else "")
+            roc[label], pr[label] = curve.roc(), curve.precision_recall()
+    else:
+        for class_id, curve in sorted(overall.curves.get(CANDIDATE, {}).items(), key=_by_id):
+            if class_id is None:
+                continue
+            label = plan.task.class_name(class_id)
+            auc = overall.candidate.get(f"auc/{CLASS_ID}={class_id}")
+            label += f" (AUC {human(auc)})" if auc is not None else ""
+            roc[label], pr[label] = curve.roc(), curve.precision_recall()
+    if not roc:
+        return "<p>TFMA wrote no curves.</p>"
+    whose = (
+        "the candidate, each class against the rest"
+        if plan.task.task == MULTICLASS
+        else ("the candidate" + (" and the baseline" if len(roc) > 1 else ""))
+    )
+    return (
+        f'<p class="note">Overall slice, {whose}: TFMA\'s confusion counts at thresholds '
+        "0, 0.01, ..., 1 of the predicted probability.</p>\n"
+        + charts.roc_curves("ROC curve, overall slice", roc)
+        + "\n"
+        + charts.precision_recall_curves("Precision-recall curve, overall slice", pr)
+    )
+
+
+def _sample_charts(sample: Sample | None) -> str:
+    from mlops_runtime import charts
+
+    if sample is None or not sample.actual:
+        return "<p>No eval examples were scored.</p>"
+    n = human(len(sample.actual))
+    return (
+        f'<p class="note">The candidate on the first {n} eval examples, scored with its '
+        "serving signature (TFMA keeps no per-example values).</p>\n"
+        + charts.predicted_vs_actual(
+            f"Predicted against actual, {n} eval examples", sample.actual, sample.predicted
+        )
+        + "\n"
+        + charts.residuals(f"Residuals, {n} eval examples", sample.residuals)
+    )
+
+
 def _regression(evaluation: Evaluation, with_baseline: bool) -> str:
     present = {k for s in evaluation.slices for k in s.candidate}
     if not {"mean_label", "mean_prediction"} <= present:
@@ -238,7 +376,12 @@ def _regression(evaluation: Evaluation, with_baseline: bool) -> str:
     )
 
 
-def _task_sections(plan: MetricPlan | None, evaluation: Evaluation, with_baseline: bool) -> str:
+def _task_sections(
+    plan: MetricPlan | None,
+    evaluation: Evaluation,
+    with_baseline: bool,
+    sample: Sample | None = None,
+) -> str:
     if plan is None or not evaluation.slices:
         return ""
     if plan.task.task == MULTICLASS:
@@ -247,13 +390,24 @@ def _task_sections(plan: MetricPlan | None, evaluation: Evaluation, with_baselin
             f"<h2>Per class</h2>\n<p>{plan.task.num_classes} classes: {escape(classes)}</p>\n"
             + _per_class(plan, evaluation, with_baseline)
             + "\n<h2>Confusion matrix</h2>\n"
+            + _confusion_chart(plan, evaluation)
             + _confusion(plan, evaluation)
+            + "\n<h2>ROC and precision-recall curves</h2>\n"
+            + _curves(plan, evaluation)
         )
     if plan.task.task == REGRESSION:
-        return "<h2>Mean prediction against mean label</h2>\n" + _regression(
-            evaluation, with_baseline
+        return (
+            "<h2>Mean prediction against mean label</h2>\n"
+            + _regression(evaluation, with_baseline)
+            + "\n<h2>Predicted against actual</h2>\n"
+            + _sample_charts(sample)
         )
-    return ""
+    return (
+        "<h2>Confusion matrix</h2>\n"
+        + (_confusion_chart(plan, evaluation) or "<p>TFMA wrote no confusion matrix.</p>")
+        + "\n<h2>ROC and precision-recall curves</h2>\n"
+        + _curves(plan, evaluation)
+    )
 
 
 def render(
@@ -263,8 +417,10 @@ def render(
     candidate_uri: str,
     data_location: str,
     plan: MetricPlan | None = None,
+    sample: Sample | None = None,
 ) -> str:
-    """plan: what was computed for the model's task (None: the metrics of settings)."""
+    """plan: what was computed for the model's task (None: the metrics of settings);
+    sample: a regression model's predictions on eval examples."""
     verdict = "BLESSED" if blessing.blessed else "NOT BLESSED"
     cls = "blessed" if blessing.blessed else "not-blessed"
     reasons = "".join(f"<li>{escape(r)}</li>" for r in blessing.reasons)
@@ -296,6 +452,6 @@ metric; a change threshold bounds the candidate's metric minus the baseline's.</
 {_thresholds(blessing)}
 <h2>Metrics per slice</h2>
 {_slices(settings, evaluation, with_baseline, plan)}
-{_task_sections(plan, evaluation, with_baseline)}
+{_task_sections(plan, evaluation, with_baseline, sample)}
 </body></html>
 """

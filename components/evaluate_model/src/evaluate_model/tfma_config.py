@@ -4,7 +4,9 @@ serialized raw examples (serving_default) and getting the label from the model's
 graph (transform_features); one slicing spec per slice; one MetricsSpec per variant of the
 plan (plain, each binarization, each aggregation), so that a threshold bounds exactly the key
 it names (TFMA applies a MetricConfig's threshold to every key of its spec); value
-thresholds, and change thresholds when there is a baseline, on the overall slice.
+thresholds, and change thresholds when there is a baseline, on the overall slice; for a
+classifier, the confusion matrices at thresholds (ConfusionMatrixPlot) the report draws its
+ROC and precision-recall curves from.
 
 TFMA is imported inside the function: the contract check imports main, which imports this."""
 
@@ -13,14 +15,19 @@ from __future__ import annotations
 import json
 
 from evaluate_model.config import EvalSettings
-from evaluate_model.metric_keys import split_ref
+from evaluate_model.metric_keys import CLASS_ID, split_ref
 from evaluate_model.plan import MetricPlan, SpecPlan, resolve
-from evaluate_model.task import BINARY_TASK
+from evaluate_model.task import BINARY, BINARY_TASK, MULTICLASS
 
 CANDIDATE = "candidate"
 BASELINE = "baseline"
 SIGNATURE = "serving_default"
 PREPROCESSING_FUNCTIONS = ("transform_features",)
+# The report's ROC and precision-recall curves and the binary confusion matrix: TFMA's
+# confusion matrices at thresholds 0, 0.01, ..., 1 (0.5, the decision threshold, among them),
+# of a binary model and of each class a multiclass model is binarized on.
+CURVES = "ConfusionMatrixPlot"
+CURVE_THRESHOLDS = 100
 
 
 def build(
@@ -59,6 +66,18 @@ def build(
     # metrics, which differ between models and are not what the thresholds speak of.
     config.options.include_default_metrics.value = False
     return config
+
+
+def _with_curves(spec: SpecPlan, plan: MetricPlan) -> bool:
+    if CURVES in spec.metrics:
+        return False  # the eval_config asked for it already
+    if plan.task.task == BINARY:
+        return spec.variant is None
+    return (
+        plan.task.task == MULTICLASS
+        and spec.variant is not None
+        and (spec.variant.kind == CLASS_ID)
+    )
 
 
 def _metrics_spec(spec: SpecPlan, settings: EvalSettings, plan: MetricPlan, with_baseline: bool):
@@ -100,6 +119,12 @@ def _metrics_spec(spec: SpecPlan, settings: EvalSettings, plan: MetricPlan, with
         if threshold.HasField("value_threshold") or threshold.HasField("change_threshold"):
             metric.per_slice_thresholds.add(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
         metrics.append(metric)
+    if _with_curves(spec, plan):
+        metrics.append(
+            tfma.MetricConfig(
+                class_name=CURVES, config=json.dumps({"num_thresholds": CURVE_THRESHOLDS})
+            )
+        )
 
     result = tfma.MetricsSpec(metrics=metrics)
     variant = spec.variant

@@ -8,8 +8,9 @@ part, float features into the deep part; no feature name is hard-coded. A model_
 build_model replaces it. With tuning_max_trials > 0, a Keras Tuner random search over layer
 sizes and learning rate (the task's objective) picks the hyperparameters first.
 
-Outputs: model (SavedModel + mlops_model.json), best_hyperparameters (hyperparameters.json),
-metrics (loss and the task's metrics, counts per split), tensorboard (the Keras logs).
+Outputs: model (SavedModel + mlops_model.json + history.json, the metrics per epoch),
+best_hyperparameters (hyperparameters.json), metrics (loss and the task's metrics, counts per
+split), tensorboard (the Keras logs), report (HTML: the final metrics, charts per epoch).
 
 `build_parser` is the command-line interface, which `make lint` checks against component.yaml;
 `run` is the work, testable without KFP. Heavy imports happen inside functions."""
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--metrics", required=True, help="Output path of the Metrics artifact.")
     p.add_argument("--tensorboard", required=True, help="Output path of the TensorBoard logs.")
+    p.add_argument("--report", required=True, help="Output path of the HTML report.")
     p.add_argument(
         "--executor-output",
         default=None,
@@ -180,6 +182,10 @@ def main(argv: list[str] | None = None) -> None:
     else:
         Path(args.metrics).parent.mkdir(parents=True, exist_ok=True)
         Path(args.metrics).write_text(json.dumps(result.metrics, indent=2) + "\n")
+    from train_model import report
+
+    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(report.render(result, args.model_name))
     print(f"trained {json.dumps(result.metrics)} into {args.model}")
 
 

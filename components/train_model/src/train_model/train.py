@@ -8,6 +8,7 @@ Imported by main.run only, so its imports stay out of the contract check."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
@@ -20,6 +21,9 @@ from train_model.inputs import Hyperparameters, parse_hidden_units
 
 SEED = 42  # one seed for weights, shuffling and the search: reruns give the same model
 HYPERPARAMETERS_FILE = "hyperparameters.json"
+# In the model folder: the curve of the model's own training. No times in it, so the same
+# training writes the same file (deploy_model compares the folder's content).
+HISTORY_FILE = "history.json"
 
 
 @dataclass
@@ -30,6 +34,7 @@ class TrainResult:
     layout: features.FeatureLayout
     serving_spec: dict
     labels: labels.Labels
+    history: dict  # history_json: per epoch, each metric on train and eval
 
 
 def run(
@@ -115,6 +120,7 @@ def run(
         verbose=2,
     )
 
+    per_epoch = history_json(history.history)
     metrics = _metrics(trained, transformed_examples, spec, layout, found, hp.batch_size)
     metrics["epochs_run"] = len(history.history["loss"])
     metrics["tuning_trials"] = len(search["trials"]) if search else 0
@@ -148,7 +154,21 @@ def run(
         ),
         autograph=needs_autograph,
     )  # fmt: skip
-    return TrainResult(trained, metrics, hyperparameters, layout, serving_spec, found)
+    Path(model_dir, HISTORY_FILE).write_text(json.dumps(per_epoch, indent=2) + "\n")
+    return TrainResult(trained, metrics, hyperparameters, layout, serving_spec, found, per_epoch)
+
+
+def history_json(history: dict[str, list]) -> dict:
+    """Keras' History.history ({"loss": [...], "val_loss": [...], "auc": [...], ...}) as
+    {"epochs": n, "train": {"loss": [...], ...}, "eval": {"loss": [...], ...}}: the eval
+    split is Keras' validation data."""
+    train: dict[str, list[float]] = {}
+    eval_: dict[str, list[float]] = {}
+    for key, values in history.items():
+        into, name = (eval_, key[len("val_") :]) if key.startswith("val_") else (train, key)
+        # JSON has no NaN (a diverged loss): null
+        into[name] = [round(float(v), 6) if math.isfinite(v) else None for v in values]
+    return {"epochs": len(history.get("loss", [])), "train": train, "eval": eval_}
 
 
 def _metrics(trained, uri, spec, layout, found: labels.Labels, batch_size) -> dict[str, float]:

@@ -1,11 +1,23 @@
 """The readable report: one self-contained HTML page (no scripts, no external resources, as
-the Kubeflow Pipelines UI shows a system.HTML artifact in a sandboxed frame)."""
+the Kubeflow Pipelines UI shows a system.HTML artifact in a sandboxed frame; the charts are
+inline SVG). The decision; then per feature, flagged ones first, its distribution in train and
+eval beside the drift reference (and serving data) with its distances against their
+thresholds and its anomalies; then per split the anomalies, distances and statistics."""
 
 from __future__ import annotations
 
 from html import escape
 
+from mlops_runtime.charts import human
+
+from validate_data.features import CATEGORICAL, NUMERIC, FeatureView, views
 from validate_data.validation import CONTINUE, Result, Section
+
+MEASURES = {
+    "JENSEN_SHANNON_DIVERGENCE": "Jensen-Shannon divergence",
+    "L_INFTY": "L-infinity distance",
+    "NORMALIZED_ABSOLUTE_DIFFERENCE": "normalized absolute difference",
+}
 
 _STYLE = """
 body { font-family: sans-serif; font-size: 14px; margin: 1em 2em; color: #222; }
@@ -16,13 +28,13 @@ th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: ta
 .decision { display: inline-block; padding: 4px 12px; border-radius: 4px; font-weight: bold; }
 .continue { background: #d6f5d6; color: #135713; } .stop { background: #fbd3d3; color: #8a1111; }
 tr.bad td { background: #fdecec; } .note { color: #555; }
+section.feature { border-left: 4px solid #ddd; padding: 0 0 0 12px; margin: 1em 0 1.6em; }
+section.feature.flagged { border-left-color: #c0392b; }
+.badge { display: inline-block; font-size: 0.8em; padding: 1px 6px; border-radius: 3px;
+  margin-left: 6px; background: #eee; color: #444; font-weight: normal; }
+.badge.bad { background: #fbd3d3; color: #8a1111; }
+p.over { color: #8a1111; font-weight: bold; } p.within { color: #135713; }
 """
-
-
-def _fmt(value: float) -> str:
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.4g}"
 
 
 def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
@@ -66,8 +78,8 @@ def _measurements(section: Section) -> str:
             _td(m.feature),
             _td(m.kind),
             _td(m.measure),
-            _td(f"{m.value:.4f}", True),
-            _td(f"{m.threshold:.4f}", True),
+            _td(human(m.value), True),
+            _td(human(m.threshold), True),
             _td("over the threshold" if m.exceeded else "ok"),
         ]
         for m in ordered
@@ -102,21 +114,103 @@ def _statistics(section: Section) -> str:
     for f in sorted(dataset.features, key=lambda f: ".".join(f.path.step) or f.name):
         name = ".".join(f.path.step) or f.name
         common = _common(f)
-        present = f"{common.num_non_missing / total:.1%}" if common and total else "-"
+        present = human(common.num_non_missing / total, "%") if common and total else "-"
         if f.HasField("num_stats"):
             n = f.num_stats
             summary = (
-                f"mean {_fmt(n.mean)}, std {_fmt(n.std_dev)}, min {_fmt(n.min)}, "
-                f"median {_fmt(n.median)}, max {_fmt(n.max)}, zeros {n.num_zeros}"
+                f"mean {human(n.mean)}, std {human(n.std_dev)}, min {human(n.min)}, "
+                f"median {human(n.median)}, max {human(n.max)}, zeros {human(n.num_zeros)}"
             )
         elif f.HasField("string_stats"):
             s = f.string_stats
-            top = ", ".join(f"{v.value} ({v.frequency:.0f})" for v in list(s.top_values)[:3])
-            summary = f"{s.unique} unique; top: {top}"
+            top = ", ".join(f"{v.value} ({human(v.frequency)})" for v in list(s.top_values)[:3])
+            summary = f"{human(s.unique)} unique; top: {top}"
         else:
             summary = ""
         rows.append([_td(name), _td(types.Name(f.type)), _td(present, True), _td(summary)])
-    return f"<p>{total} examples.</p>" + _table(["feature", "type", "present", "summary"], rows)
+    return f"<p>{human(total)} examples.</p>" + _table(
+        ["feature", "type", "present", "summary"], rows
+    )
+
+
+def _measurement(m) -> str:
+    measure = MEASURES.get(m.measure, m.measure)
+    verdict = "over" if m.exceeded else "within"
+    return (
+        f"<p class='{verdict}'>{m.kind}: {escape(measure)} {human(m.value)}, {verdict} the "
+        f"threshold {human(m.threshold)}</p>"
+    )
+
+
+def _chart(v: FeatureView) -> str:
+    from mlops_runtime import charts
+
+    datasets = ", ".join(v.histograms or v.top_values)
+    title = f"{v.name}: {datasets}"
+    if v.kind == NUMERIC:
+        return charts.histograms(title, v.histograms, x_label=v.name)
+    if v.kind == CATEGORICAL:
+        return charts.top_values(title, v.top_values)
+    return "<p class='note'>No statistics of this feature.</p>"
+
+
+def _feature(v: FeatureView) -> str:
+    badges = []
+    if v.anomalies:
+        badges.append("<span class='badge bad'>anomaly</span>")
+    for kind in ("drift", "skew"):
+        if any(m.kind == kind and m.exceeded for m in v.measurements):
+            badges.append(f"<span class='badge bad'>{kind}</span>")
+    kind = f"<span class='badge'>{v.kind or 'no statistics'}</span>"
+    parts = [
+        f"<section class='feature{' flagged' if v.flagged else ''}' "
+        f"data-feature='{escape(v.name, quote=True)}'>",
+        f"<h3>{escape(v.name)} {kind}{''.join(badges)}</h3>",
+    ]
+    parts += [_measurement(m) for m in sorted(v.measurements, key=lambda m: m.kind)]
+    if v.anomalies:
+        parts.append(
+            "<ul>"
+            + "".join(
+                f"<li>{escape(section)}: <b>{escape(short)}</b> {escape(long)}</li>"
+                for section, short, long in v.anomalies
+            )
+            + "</ul>"
+        )
+    parts.append(_chart(v))
+    if v.present:
+        parts.append(
+            "<p class='note'>Present in "
+            + "; ".join(
+                f"{escape(label)} {human(share, '%')} of {human(examples)} examples"
+                for label, (share, examples) in v.present.items()
+            )
+            + ".</p>"
+        )
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _features(result: Result) -> str:
+    found = views(result)
+    if not found:
+        return ""
+    flagged = [v.name for v in found if v.flagged]
+    compared = "the drift reference" if result.reference is not None else "no drift reference"
+    intro = (
+        f"<h2>Features</h2><p class='note'>Each feature's values in train and eval beside "
+        f"{compared} (the data the serving model was trained on) and any serving data: a "
+        "histogram of a numeric feature, the commonest values of a categorical one, each "
+        "bar a share of that data's values. "
+        + (
+            f"First the {len(flagged)} with an anomaly or a distance over its threshold: "
+            f"{escape(', '.join(flagged))}."
+            if flagged
+            else "No feature has an anomaly or a distance over its threshold."
+        )
+        + "</p>"
+    )
+    return intro + "\n".join(_feature(v) for v in found)
 
 
 def render(result: Result, title: str = "Data validation") -> str:
@@ -138,12 +232,14 @@ def render(result: Result, title: str = "Data validation") -> str:
             "change is expected, the use case's schema (pipelines/usecases/NAME/schema.pbtxt)."
         )
         + "</p>",
-        f"<p class='note'>Thresholds: drift JSD {t.drift_numeric_jsd}, drift L-infinity "
-        f"{t.drift_categorical_linf}; skew JSD {t.skew_numeric_jsd}, skew L-infinity "
-        f"{t.skew_categorical_linf}.</p>",
+        f"<p class='note'>Thresholds: drift Jensen-Shannon divergence (numeric) "
+        f"{human(t.drift_numeric_jsd)}, L-infinity distance (categorical) "
+        f"{human(t.drift_categorical_linf)}; skew {human(t.skew_numeric_jsd)} and "
+        f"{human(t.skew_categorical_linf)}.</p>",
     ]
     for note in result.notes:
         parts.append(f"<p class='note'>{escape(note)}</p>")
+    parts.append(_features(result))
     for section in result.sections:
         heading = "Serving statistics" if section.name == "serving" else f"Split {section.name}"
         env = f" (environment {section.environment})" if section.environment else ""

@@ -57,6 +57,7 @@ class Result:
     sections: list[Section]
     thresholds: Thresholds
     notes: list[str] = field(default_factory=list)
+    reference: object | None = None  # the drift reference's DatasetFeatureStatisticsList
 
     def measurements(self) -> list[Measurement]:
         return [m for s in self.sections for m in s.measurements]
@@ -225,7 +226,7 @@ def validate(
     compared = apply_thresholds(schema, thresholds)
     environment = environment_for(schema, TRAINING)
     compare_split = compare_split or ("train" if "train" in splits else splits[0])
-    result = Result([], thresholds)
+    result = Result([], thresholds, reference=previous)
     for kind, control in (("drift", previous), ("skew", serving)):
         if control is not None and not compared[kind]:
             result.notes.append(
