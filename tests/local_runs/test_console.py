@@ -56,7 +56,7 @@ def metrics(values, name="metrics") -> ArtifactRecord:
 
 def test_numbers_read_as_counts_or_rates():
     assert [number(v) for v in (15002.0, 3, 0.947569, 12.3456, 1234.5, 0.0001234)] == [
-        "15,002", "3", "0.948", "12.3", "1,234", "1.23e-04",
+        "15,002", "3", "0.948", "12.3", "1,234", "0.00012",
     ]  # fmt: skip
 
 

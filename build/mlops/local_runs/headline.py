@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mlops_runtime.charts import human
+
 ROWS = re.compile(r"^rows_(?P<a>\w+)$|^(?P<b>\w+)_rows$")  # rows_train, train_rows
 LABEL_MISSING = "label_missing_"
 # The metrics a task is judged by, most telling first (Keras's and TFMA's names): AUC for a
@@ -35,12 +37,7 @@ def number(value: Any) -> str:
     """4,096 for a count (KFP's metadata holds every number as a float), 0.948 for a rate."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    size = abs(value)
-    if size >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.3g}" if size >= 0.001 else f"{value:.2e}"
+    return human(int(value) if float(value).is_integer() else value)
 
 
 def _plural(count: float, word: str, words: str | None = None) -> str:

@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+from mlops_runtime.charts import human
+
 
 def when(seconds: float | None) -> str:
     return "-" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
@@ -25,15 +27,7 @@ def iso(text: str | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return "-" if seconds is None else human(seconds, "s")
 
 
 def took(started: float | None, ended: float | None, now: float | None = None) -> str:
@@ -45,36 +39,20 @@ def took(started: float | None, ended: float | None, now: float | None = None) -
 
 
 def size(count: int | float | None) -> str:
-    if count is None:
-        return "-"
-    value, units = float(count), ("B", "KB", "MB", "GB", "TB")
-    step = 0
-    while value >= 1024 and step < len(units) - 1:
-        value, step = value / 1024, step + 1
-    if step == 0:
-        return f"{value:.0f} B"
-    return f"{value:.1f} {units[step]}" if value < 10 else f"{value:.0f} {units[step]}"
+    return "-" if count is None else human(count, "B")
 
 
 def number(value: Any) -> str:
-    """A count with thousands separators, a measure with three significant decimals; other
-    values as they are (a string, a list joined)."""
+    """A count with thousands separators (KFP metadata makes every number a float), a
+    measure with three significant digits; other values as they are (a list joined)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) >= 2:
-            return f"{int(value):,}"  # a count (KFP metadata makes every number a float)
-        if value == 0:
-            return "0"
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        if abs(value) >= 1:
-            return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
-        return f"{value:.3f}" if abs(value) >= 0.001 else f"{value:.2e}"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 2:
+        return human(int(value))
+    if isinstance(value, int | float):
+        return human(value)
     if isinstance(value, list | tuple):
         return ", ".join(number(v) for v in value)
     if isinstance(value, dict):
