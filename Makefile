@@ -19,7 +19,7 @@ RUN_FLAGS = $(if $(DATA),--data "$(DATA)") $(if $(filter 0 false no,$(CACHE)),--
 	$(if $(filter-out 0 false no,$(VERBOSE)),--verbose)
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
-	compile run run-dev cache-clear serve promote rollback lineage watch monitor status ui screenshots \
+	compile run run-dev cache-clear serve promote rollback ramp lineage watch monitor status ui screenshots \
 	browser deploy component schema usecase bench lock clean
 
 help: ## list the verbs
@@ -88,13 +88,17 @@ promote: venv ## the canary version takes all the traffic
 rollback: venv ## drop the canary, or go back to the previous stable version
 	@$(MLOPS) rollback
 
+ramp: venv ## the canary keeps serving with PERCENT of the traffic (make ramp PERCENT=25)
+	@test -n "$(PERCENT)" || { echo "usage: make ramp PERCENT=25" >&2; exit 2; }
+	@$(MLOPS) ramp --percent "$(PERCENT)"
+
 lineage: venv ## what the local runs used and produced: make lineage Q="runs" (see README)
 	@$(MLOPS) lineage $(if $(USECASE),--usecase "$(USECASE)") $(or $(Q),runs)
 
 watch: build ## new data under triggers.new_data.prefix: a drift check per new span, retraining on drift (ONCE=1, RETRY=uri, ALL=1: every use case)
 	@$(MLOPS) watch $(if $(ONCE),--once) $(if $(RETRY),--retry "$(RETRY)") $(if $(ALL),--all-usecases)
 
-monitor: build ## model degradation: live metrics from labelled predictions, retraining when below (ONCE=1, ALL=1: every use case)
+monitor: build ## model degradation and the canary: live metrics from labelled predictions, retraining when below, the canary promoted, ramped or rolled back (ONCE=1, ALL=1: every use case)
 	@$(MLOPS) monitor $(if $(ONCE),--once) --every $(or $(EVERY),60) $(if $(ALL),--all-usecases)
 
 status: venv ## the serving model, recent runs, spans seen and trigger decisions

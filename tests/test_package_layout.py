@@ -23,7 +23,7 @@ ALLOWED = {
     "serving": {"core", "ci"},
     "ct": {"core", "ci", "lineage", "local_runs", "serving"},
     "triggers": {"core", "deploy", "lineage", "local_runs", "ct"},
-    "monitoring": {"core", "lineage", "triggers"},
+    "monitoring": {"core", "lineage", "serving", "triggers"},
     "ui": {"core", "lineage", "monitoring"},
     "usecases": {"core"},
     "testing": {"core", "ci", "local_runs"},

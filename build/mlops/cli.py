@@ -103,11 +103,13 @@ def _serve(args) -> None:
 
 
 def _traffic(args) -> None:
-    """promote | rollback: deploy_model's own modes, on the host, against the registry."""
+    """promote | rollback | ramp: deploy_model's own modes, on the host, against the
+    registry."""
     from mlops.core.model_settings import load_model_settings
     from mlops.serving import traffic
 
-    print(traffic.change(args.root, load_model_settings(args.root), args.step))
+    percent = getattr(args, "percent", None)
+    print(traffic.change(args.root, load_model_settings(args.root), args.step, percent=percent))
 
 
 def _deploy(args) -> None:
@@ -356,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         ("rollback", "drop the canary, or go back to the previous stable version"),
     ]:
         sub.add_parser(name, help=text).set_defaults(func=_traffic)
+    p = sub.add_parser("ramp", help="the canary keeps serving with PERCENT of the traffic")
+    p.add_argument("--percent", type=int, required=True, help="the canary's share, 1-99")
+    p.set_defaults(func=_traffic)
     p = sub.add_parser("deploy", help="upload and deploy compiled pipelines to ENV")
     p.add_argument("--approve", action="store_true", help="the release approval prod requires")
     p.add_argument("--preflight", action="store_true", help="only check settings and approval")

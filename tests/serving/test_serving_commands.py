@@ -1,5 +1,5 @@
-"""`make promote` / `make rollback`: deploy_model's own modes run on the host against the
-registry of settings.yaml (mlops.serving.traffic), with its refusals passed on."""
+"""`make promote` / `make rollback` / `make ramp`: deploy_model's own modes run on the host
+against the registry of settings.yaml (mlops.serving.traffic), with its refusals passed on."""
 
 import json
 import shutil
@@ -66,6 +66,25 @@ def test_refusals_are_passed_on(project):
     with pytest.raises(BuildError, match="promote: .*canary"):
         change(project, model, "promote")
     assert _state(project, model.name)["stable"] == 1
+
+
+def test_ramp_and_expect_canary_through_the_host_command(project, capsys):
+    from mlops.cli import main
+
+    model = load_model_settings(project)
+    _registry(project, model.name, versions=2, canary=10)
+    assert main(["--root", str(project), "ramp", "--percent", "25"]) == 0
+    assert json.loads(capsys.readouterr().out)["canary"] == {"version": 2, "traffic_percent": 25}
+    assert _state(project, model.name)["canary"] == {"version": 2, "traffic_percent": 25}
+    with pytest.raises(BuildError, match="rollback: .*the canary is version 2, not version 1"):
+        change(project, model, "rollback", expect_canary=1)
+    assert _state(project, model.name)["canary"]["version"] == 2
+    change(project, model, "rollback", expect_canary=2)
+    assert _state(project, model.name)["canary"] is None
+    with pytest.raises(BuildError, match="a percent goes with ramp, and only with ramp"):
+        command(model, "ramp")
+    with pytest.raises(BuildError, match="ramp to 100%: expected 1 to 99"):
+        command(model, "ramp", percent=100)
 
 
 def test_the_command_names_the_settings_values(project):

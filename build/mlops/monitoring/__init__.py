@@ -1,1 +1,1 @@
-"""The served model watched: live metrics, the degradation trigger, `make status`."""
+"""The served model watched: live metrics, degradation, the canary analysis, `make status`."""

@@ -204,7 +204,7 @@ def load_degradation_settings(root: Path, env: str | None = None) -> Degradation
 # --- the registry ----------------------------------------------------------------------------
 
 
-def _read_registry_json(registry: str, rel: str) -> dict[str, Any] | None:
+def read_registry_json(registry: str, rel: str) -> dict[str, Any] | None:
     """A JSON file of the registry (local folder or gs://), None when absent."""
     uri = f"{registry.rstrip('/')}/{rel}"
     try:
@@ -231,7 +231,7 @@ def _read_registry_json(registry: str, rel: str) -> dict[str, Any] | None:
 
 def serving_state(settings: DegradationSettings) -> dict[str, Any]:
     """{"stable": "3" | None, "canary": "4" | None, "canary_percent": N} from serving.json."""
-    state = _read_registry_json(settings.registry, f"{settings.model_name}/serving.json") or {}
+    state = read_registry_json(settings.registry, f"{settings.model_name}/serving.json") or {}
     canary = state.get("canary")
     canary_version = canary.get("version") if isinstance(canary, dict) else canary
     return {
@@ -245,7 +245,7 @@ def served_task(settings: DegradationSettings, version: str | None) -> Task:
     """The task of the version (its mlops_model.json in the registry), else the settings'."""
     if version is not None:
         rel = f"{settings.model_name}/{version}/mlops_model.json"
-        sidecar = _read_registry_json(settings.registry, rel)
+        sidecar = read_registry_json(settings.registry, rel)
         if sidecar is not None:
             try:
                 return task_from_sidecar(sidecar, f"{settings.registry.rstrip('/')}/{rel}")
@@ -261,7 +261,7 @@ def deployed_metrics(
     """The version's evaluation metrics of the task (default: the settings') from its
     version.json, under the live metrics' names (empty when it has none)."""
     try:
-        info = _read_registry_json(
+        info = read_registry_json(
             settings.registry, f"{settings.model_name}/{version}/version.json"
         )
     except BuildError:
@@ -580,10 +580,11 @@ def write_report(out_dir: Path, figures: dict[str, Any], at: float) -> Path:
 
 
 @contextlib.contextmanager
-def _exclusive(out_dir: Path) -> Iterator[None]:
-    """One check at a time per repository: two monitors must not both start a run."""
+def exclusive(out_dir: Path, name: str = KIND) -> Iterator[None]:
+    """One check of a kind at a time per repository: two monitors must not both start a run
+    (or both move the canary)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / ".degradation.lock").open("w") as f:
+    with (out_dir / f".{name}.lock").open("w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -608,7 +609,7 @@ def check(
     out_dir = out_dir or root / MONITORING_DIR
     at = time.time() if now is None else now
     figures: dict[str, Any] = {"checked_at": _when(at), "env": env}
-    with _exclusive(out_dir), LineageStore(lineage_db or root / DEFAULT_DB) as store:
+    with exclusive(out_dir), LineageStore(lineage_db or root / DEFAULT_DB) as store:
         try:
             settings = load_degradation_settings(root, env)
             figures.update(
@@ -660,11 +661,14 @@ def monitor(
     usecases: list[str] | None = None,
 ) -> CheckResult | None:
     """Checks every `every_s` seconds (once with once=True); with `usecases`, each round
-    checks each of them with its own settings (one process for all). A failed check is
-    recorded and the loop goes on; so does an unexpected error, printed with its traceback."""
+    checks each of them with its own settings (one process for all). Each check is the
+    degradation check, then the canary check (mlops.monitoring.canary_check) when a canary
+    serves. A failed check is recorded and the loop goes on; so does an unexpected error,
+    printed with its traceback."""
     import contextlib
 
     from mlops.core.settings import selected_usecase
+    from mlops.monitoring import canary_check  # here: it imports this module
 
     done = 0
     result = None
@@ -682,6 +686,15 @@ def monitor(
                         raise
                     traceback.print_exc(file=sys.stderr)
                     out(f"{label}check failed: {type(e).__name__}: {e}")
+                try:
+                    canary = canary_check.check(root, env=env)
+                    if canary is not None:
+                        out(f"{label}canary: {canary.decision}: {canary.reason}")
+                except Exception as e:
+                    if once:
+                        raise
+                    traceback.print_exc(file=sys.stderr)
+                    out(f"{label}canary check failed: {type(e).__name__}: {e}")
         done += 1
         if once or (max_checks is not None and done >= max_checks):
             return result

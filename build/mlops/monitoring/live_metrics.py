@@ -8,7 +8,8 @@ instances, predictions[, task, predicted]} in
 row: binary [p] (p the probability of class 1), multiclass [p0, ..., pK-1], regression [v];
 `task` and `predicted` (the class name or value answered per instance) are on lines written
 since tasks; a line without them is binary. A line of another task than the check's joins
-nothing.
+nothing. A request a version failed to answer is logged with its `status` (not 200) and no
+predictions: it joins nothing (mlops.monitoring.outcomes counts it).
 
 Labels: files under the labels folder (recursively), read in path order so a later file
 corrects an earlier one:
@@ -273,7 +274,7 @@ def join(request_log: Path, labels: Labels, task: Task = BINARY) -> Join:
                 try:
                     entry = json.loads(line)
                     request_id = str(entry["request_id"])
-                    if request_id not in wanted_ids:
+                    if request_id not in wanted_ids or entry.get("status", 200) != 200:
                         continue
                     when = datetime.fromisoformat(entry["time"])
                     version = str(entry["model_version"])

@@ -5,7 +5,9 @@
 - the last runs (lineage store);
 - the spans the new-data trigger has seen and their state (claimed ones flagged when their
   owner process is gone: a crash, to retry with `python -m mlops watch --retry URI`);
-- the last trigger decisions with their reasons and the runs they started."""
+- the last trigger decisions with their reasons and the runs they started, and for the
+  canary analysis (kind "canary") the evidence each decision was taken on; the serving
+  section names the last decision about the canary serving now."""
 
 from __future__ import annotations
 
@@ -70,7 +72,57 @@ def serving(root: Path, store, env: str | None = None) -> dict[str, Any]:
         for slot in ("stable", "canary"):
             if found[slot] is not None:
                 found[f"{slot}_trained_on"] = _training_data(store, registry, model.name, slot)
+    if found["canary"] is not None:
+        found["canary_decision"] = _last_canary_decision(store, model.name, found["canary"])
     return found
+
+
+def _last_canary_decision(store, model_name: str, version) -> dict[str, Any] | None:
+    """The newest canary-analysis decision about this canary version."""
+    for d in store.decisions("canary", limit=50):
+        details = d["details"] or {}
+        if details.get("model_name") == model_name and details.get("canary") == str(version):
+            return {k: d[k] for k in ("at", "decision", "reason")}
+    return None
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    return "-" if value is None else (f"{value:+.4g}" if signed else f"{value:.4g}")
+
+
+def canary_evidence(details: dict[str, Any]) -> list[str]:
+    """A canary decision's evidence in two lines: the metric and its interval, the request
+    outcomes."""
+    e = details.get("evidence") or {}
+    if not e:
+        return []
+    n, values = e.get("labelled") or {}, e.get("values") or {}
+    line = (
+        f"{e.get('metric')}: canary {e.get('canary')} {_num(values.get('canary'))} "
+        f"({n.get('canary', 0)} labelled), stable {e.get('stable')} "
+        f"{_num(values.get('stable'))} ({n.get('stable', 0)} labelled)"
+    )
+    d = e.get("difference")
+    if d:
+        line += (
+            f"; advantage {_num(d['estimate'], True)}, {d['confidence']:.0%} interval "
+            f"{_num(d['low'], True)} to {_num(d['high'], True)} ({d['method']})"
+        )
+    o = e.get("outcomes") or {}
+    c, st = o.get("canary") or {}, o.get("stable") or {}
+    age = e.get("age_s")
+    ops = (
+        f"requests {c.get('requests', 0)} / {st.get('requests', 0)}, errors "
+        f"{_pct(c.get('error_rate'))} / {_pct(st.get('error_rate'))}, p99 "
+        f"{_num(c.get('p99_ms'))} / {_num(st.get('p99_ms'))} ms (canary / stable); share "
+        f"{e.get('percent')}%, since {e.get('since') or '-'}, age "
+        f"{'-' if age is None else f'{age:.0f}s'}"
+    )
+    return [line, ops]
 
 
 def _owner_alive(owner: str) -> bool | None:
@@ -143,6 +195,12 @@ def render(answer: dict[str, Any]) -> str:
             lines.append(f"  canary version {s['canary']} ({s['canary_percent']}% of traffic)")
             if trained := _trained_on(s.get("canary_trained_on")):
                 lines.append(trained)
+            last = s.get("canary_decision")
+            if last:
+                lines.append(
+                    f"    canary analysis: {last['decision']} at {_when(last['at'])}: "
+                    f"{last['reason']}"
+                )
         else:
             lines.append("  no canary")
     lines += ["", "Last runs"]
@@ -178,6 +236,8 @@ def render(answer: dict[str, Any]) -> str:
             f"{'  span ' + span if span else ''}"
         )
         lines.append(f"      {d['reason']}")
+        if d["kind"] == "canary":
+            lines += [f"      {line}" for line in canary_evidence(d["details"] or {})]
     if not answer["decisions"]:
         lines.append("  (no decisions)")
     return "\n".join(lines)

@@ -1,7 +1,8 @@
-"""`make promote` and `make rollback`: deploy_model's own promote/rollback modes, run on the
-host from the component's source against the registry in settings.yaml, so that the commands
-and the pipeline step share one implementation. The prediction service follows the registry's
-serving.json, so it switches by itself."""
+"""`make promote`, `make rollback` and `make ramp`: deploy_model's own promote/rollback/ramp
+modes, run on the host from the component's source against the registry in settings.yaml, so
+that the commands, the pipeline step and the canary analysis (mlops.monitoring.canary_check)
+share one implementation. The prediction service follows the registry's serving.json, so it
+switches by itself; with serving.target vertex the mode also moves the endpoint's traffic."""
 
 from __future__ import annotations
 
@@ -12,12 +13,20 @@ from pathlib import Path
 
 from mlops.core.errors import BuildError
 
-MODES = ("promote", "rollback")
+MODES = ("promote", "rollback", "ramp")
 
 
-def command(model, mode: str) -> list[str]:
+def command(
+    model, mode: str, *, percent: int | None = None, expect_canary: int | None = None
+) -> list[str]:
+    """deploy_model's command line for the mode. percent: the canary's share (ramp only);
+    expect_canary: act only while that version is the canary."""
     if mode not in MODES:
         raise BuildError(f"mode {mode!r}: use one of {', '.join(MODES)}")
+    if (mode == "ramp") != (percent is not None):
+        raise BuildError(f"mode {mode!r}: a percent goes with ramp, and only with ramp")
+    if percent is not None and not 1 <= percent <= 99:
+        raise BuildError(f"ramp to {percent}%: expected 1 to 99 (100 is a promote)")
     serving = model.serving
     args = [
         sys.executable, "-m", "deploy_model.main",
@@ -26,6 +35,10 @@ def command(model, mode: str) -> list[str]:
         "--model-name", model.name,
         "--target", serving.target,
     ]  # fmt: skip
+    if percent is not None:
+        args += ["--canary-percent", str(percent)]
+    if expect_canary is not None:
+        args += ["--expect-canary", str(expect_canary)]
     vertex = serving.vertex or {}
     for key in ("project", "location", "endpoint", "serving_image", "api_endpoint"):
         if vertex.get(key):
@@ -33,13 +46,17 @@ def command(model, mode: str) -> list[str]:
     return args
 
 
-def change(root: Path, model, mode: str) -> str:
-    """Runs the mode; returns what it printed. A refusal (nothing to promote...) is an error
-    with deploy_model's own message."""
+def change(
+    root: Path, model, mode: str, *, percent: int | None = None, expect_canary: int | None = None
+) -> str:
+    """Runs the mode; returns what it printed (deploy_model's JSON record). A refusal (nothing
+    to promote, another canary than expected...) is an error with deploy_model's own
+    message."""
     env = dict(os.environ)
     paths = [str(root / "components" / "deploy_model" / "src"), str(root / "build" / "base")]
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
-    done = subprocess.run(command(model, mode), env=env, capture_output=True, text=True)
+    args = command(model, mode, percent=percent, expect_canary=expect_canary)
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
     if done.returncode:
         message = (done.stderr or done.stdout).strip().splitlines()
         raise BuildError(f"{mode}: {message[-1] if message else 'failed'}")

@@ -73,6 +73,38 @@ def test_deploy_stable_then_canary_promote_rollback(tmp_path, model_dirs, regist
     assert reg.status()["stable"] == 1
 
 
+def test_ramp_and_expect_canary_from_the_command_line(tmp_path, model_dirs, registry_root, capsys):
+    blessed = _blessing(tmp_path, "BLESSED")
+    _deploy(tmp_path, registry_root, model_dirs[1], blessed, out="a")
+    _deploy(tmp_path, registry_root, model_dirs[2], blessed, percent=10, out="b")
+    base = ["--registry", str(registry_root), "--model-name", "taxi"]
+    capsys.readouterr()
+    dm.main(["--mode", "ramp", "--canary-percent", "50", "--expect-canary", "2", *base])
+    record = json.loads(capsys.readouterr().out)
+    assert record["mode"] == "ramp" and record["version"] == 2
+    assert record["canary"] == {"version": 2, "traffic_percent": 50} and record["stable"] == 1
+    reg = Registry(str(registry_root), "taxi")
+    assert reg.status()["canary"] == {"version": 2, "traffic_percent": 50}
+    for argv, message in [
+        (["--mode", "ramp", "--canary-percent", "100", *base], "canary_percent: 100; a ramp"),
+        (["--mode", "ramp", "--canary-percent", "0", *base], "canary_percent: 0; a ramp"),
+        (
+            ["--mode", "promote", "--expect-canary", "3", *base],
+            "the canary is version 2, not version 3",
+        ),
+        (
+            ["--mode", "rollback", "--expect-canary", "1", *base],
+            "the canary is version 2, not version 1",
+        ),
+        (["--mode", "promote", "--expect-canary", "two", *base], "expect_canary: 'two'; expected"),
+    ]:
+        code, err = _exit_code(argv, capsys)
+        assert code == 2 and message in err, (argv, err)
+    assert reg.status()["canary"] == {"version": 2, "traffic_percent": 50}
+    dm.main(["--mode", "rollback", "--expect-canary", "2", *base])
+    assert (reg.status()["stable"], reg.status()["canary"]) == (1, None)
+
+
 @pytest.mark.parametrize("verdict", ["NOT_BLESSED", None, "no input"])
 def test_not_blessed_is_not_deployed(tmp_path, model_dirs, registry_root, verdict):
     reg = Registry(str(registry_root), "taxi")

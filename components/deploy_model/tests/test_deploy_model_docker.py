@@ -1,6 +1,7 @@
 """The component's real image: deploy steps run from component.yaml through kfp.local's
-DockerRunner (a blessed model to stable, a second to canary, a not-blessed one skipped), then
-the prediction service as a long-lived container reading the registry mounted read-only."""
+DockerRunner (a blessed model to stable, a second to canary, a not-blessed one skipped, the
+canary ramped to another share), then the prediction service as a long-lived container
+reading the registry mounted read-only."""
 
 # No `from __future__ import annotations`: kfp reads the pipeline's annotations as types.
 
@@ -55,6 +56,35 @@ def _deploy_pipeline(image: str):
     return pipeline
 
 
+def _ramp_pipeline(image: str):
+    """The ramp mode as the canary analysis' step would run it: no model, the share and the
+    canary it is about (the optional expect_canary input)."""
+    from kfp import components, dsl
+
+    from mlops.ci import spec_rewrite
+
+    spec_path = COMPONENT / "component.yaml"
+    deploy = components.load_component_from_text(
+        spec_rewrite.with_image(spec_path.read_text(), image, spec_path)
+    )
+
+    class Outputs(NamedTuple):
+        version: str
+
+    @dsl.pipeline(name="deploy-model-ramp-test")
+    def pipeline(registry: str, canary_percent: int, expect_canary: str) -> Outputs:
+        task = deploy(
+            mode="ramp",
+            registry=registry,
+            model_name="taxi",
+            canary_percent=canary_percent,
+            expect_canary=expect_canary,
+        )
+        return Outputs(version=task.outputs["version"])
+
+    return pipeline
+
+
 @pytest.mark.docker
 def test_deploys_through_kfp_local_and_serves_in_its_image(tmp_path, model_dirs):
     from kfp import local
@@ -99,6 +129,10 @@ def test_deploys_through_kfp_local_and_serves_in_its_image(tmp_path, model_dirs)
     reg = Registry(str(registry), "taxi")
     assert reg.versions() == [1, 2]
     assert reg.status()["canary"] == {"version": 2, "traffic_percent": 50}
+    with docker_runner_adapted(mounts=[]):
+        ramped = _ramp_pipeline(image)(registry=str(registry), canary_percent=60, expect_canary="2")
+    assert ramped.outputs["version"] == "2"
+    assert reg.status()["canary"] == {"version": 2, "traffic_percent": 60}
 
     # The service in the same image, as `make serve` would run it.
     port = free_port()
@@ -137,7 +171,7 @@ def test_deploys_through_kfp_local_and_serves_in_its_image(tmp_path, model_dirs)
             assert time.monotonic() < deadline, container.logs().decode()[-3000:]
             time.sleep(0.5)
         answers = {}
-        for _ in range(4):  # 50 % canary: both versions answer, each with its own predictions
+        for _ in range(4):  # 60 % canary: both versions answer, each with its own predictions
             status, body, headers = call(url + ":predict", "POST", {"instances": ROWS})
             assert status == 200
             answers[headers["X-Model-Version"]] = body["predictions"]

@@ -84,6 +84,35 @@ def test_deploy_of_percent_zero_replaces_stable_and_drops_canary(model_dirs, reg
         reg.deploy(7, 10)
 
 
+def test_ramp_moves_the_canary_share_and_expect_canary_guards_every_change(
+    model_dirs, registry_root
+):
+    reg = Registry(str(registry_root), "taxi")
+    for v in (1, 2, 3):
+        reg.push(model_dirs[v])
+    reg.deploy(1, 10)
+    with pytest.raises(RegistryError, match="no canary to ramp"):
+        reg.ramp(25)
+    reg.deploy(2, 10)
+    assert reg.ramp(25, expect_canary=2)["canary"] == {"version": 2, "traffic_percent": 25}
+    for bad in (0, 100, 2.5):
+        with pytest.raises(RegistryError, match="expected 1 to 99"):
+            reg.ramp(bad)
+    # A decision about another canary changes nothing: the canary is 2, not 3.
+    for change in (reg.promote, reg.rollback, lambda expect_canary: reg.ramp(50, expect_canary)):
+        with pytest.raises(RegistryError, match="the canary is version 2, not version 3"):
+            change(expect_canary=3)
+    assert reg.status()["canary"] == {"version": 2, "traffic_percent": 25}
+    assert reg.promote(expect_canary=2)["stable"] == 2
+    # No canary left: an expected rollback of the canary must not roll the stable back.
+    with pytest.raises(RegistryError, match="the canary is none, not version 2"):
+        reg.rollback(expect_canary=2)
+    assert reg.status()["stable"] == 2
+    history = reg.status()["history"]
+    assert [h["action"] for h in history] == ["deploy", "canary", "ramp", "promote"]
+    assert previous_stable(history) == 1  # a ramp step moves no stable version
+
+
 def test_previous_stable_walks_back_and_never_forward():
     h = [
         {"action": "deploy", "stable": 1},

@@ -10,7 +10,7 @@ import pytest
 from deploy_model.registry import Registry
 from deploy_model.serve import Service
 from service_client import call, declared_length_only
-from tiny_model import ROWS, WEIGHTS, expected, in_process
+from tiny_model import ROWS, WEIGHTS, expected, in_process, make_failing_model
 
 GOOD = {"instances": ROWS[:2]}
 
@@ -294,6 +294,32 @@ def test_request_log_samples_per_day(service, tmp_path):
     assert {x["request_id"] for x in lines} <= set(ids)
     assert lines[0]["instances"] == GOOD["instances"] and lines[0]["model_version"] == "1"
     assert len(lines[0]["predictions"]) == 2 and lines[0]["time"].endswith("+00:00")
+
+
+def test_each_answer_after_the_split_is_logged_with_its_status_and_latency(tmp_path):
+    """The canary analysis compares the versions' error rates and latencies: a version that
+    fails a prediction answers 500 and the failure is logged against it."""
+    reg = Registry(str(tmp_path / "registry"), "taxi")
+    reg.deploy(reg.push(make_failing_model(tmp_path / "failing")), 0)
+    log = tmp_path / "outcomes"
+    with Service(str(reg.root), "taxi", poll_s=0.1, request_log=str(log)) as service:
+        good = call(service.url + ":predict", "POST", {"instances": [{"fare": 0.0}]})
+        failed = call(service.url + ":predict", "POST", {"instances": [{"fare": 12.0}]})
+        bad = call(service.url + ":predict", "POST", {"instances": [{"fare": "x"}]})
+        unparsed = call(service.url + ":predict", "POST", b"{not json")
+    assert good[0] == 200 and failed[0] == 500 and bad[0] == 400 and unparsed[0] == 400
+    assert failed[1]["error"].startswith("prediction failed: NotFoundError")
+    (day,) = log.glob("requests-*.jsonl")
+    lines = [json.loads(x) for x in day.read_text().splitlines()]
+    # The unparsed body never reached a version: it is no version's outcome.
+    assert [(x["status"], x["model_version"]) for x in lines] == [
+        (200, "1"),
+        (500, "1"),
+        (400, "1"),
+    ]
+    assert lines[0]["predictions"] == good[1]["predictions"]
+    assert lines[1]["error"] == failed[1]["error"] and "predictions" not in lines[1]
+    assert all(x["latency_ms"] > 0 for x in lines)
 
 
 def test_no_model_yet_answers_503_then_serves(registry_root, model_dirs):

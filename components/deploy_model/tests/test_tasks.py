@@ -115,7 +115,11 @@ def test_multiclass_answers_rows_of_probabilities_and_the_argmax_class(tmp_path,
     lines = _log_lines(tmp_path)
     assert lines[0]["task"] == "multiclass"
     assert lines[0]["predicted"] == ["setosa", "setosa", "virginica", "virginica"]
-    assert len(lines) == 2  # the bad request is not logged
+    # The bad request is logged as the version's outcome (for the canary analysis' error
+    # rates), with its status and no predictions.
+    assert [line["status"] for line in lines] == [200, 200, 400]
+    assert "predictions" not in lines[2] and lines[2]["error"].startswith("instances[0].fare")
+    assert lines[2]["model_version"] == "1" and lines[2]["latency_ms"] >= 0
 
 
 def test_regression_answers_one_value_per_example_and_no_classes(tmp_path, task_models):

@@ -209,6 +209,32 @@ def test_canary_promote_rollback(gcs, double, target):
     assert deployed_versions(double) == {"1": 100}
 
 
+def test_a_ramp_step_moves_the_endpoint_traffic_split(gcs, double, target):
+    with pytest.raises(VertexDeployError, match="no endpoint named 'taxi-endpoint'"):
+        vertex.set_canary_traffic(target, 25)
+    first = vertex.deploy(target, saved_model(gcs, 1), 100, {})
+    with pytest.raises(VertexDeployError, match="no canary to ramp"):
+        vertex.set_canary_traffic(target, 25)
+    second = vertex.deploy(target, saved_model(gcs, 2), 10, {})
+    v1_id, v2_id = first["deployed_model_id"], second["deployed_model_id"]
+
+    ramped = vertex.set_canary_traffic(target, 25)
+    assert deployed_versions(double) == {"1": 75, "2": 25}
+    assert ramped["traffic_split"] == {v1_id: 75, v2_id: 25} and ramped["canary_percent"] == 25
+    assert (ramped["stable"], ramped["canary"], ramped["ramped"]) == (v1_id, v2_id, v2_id)
+    (patch,) = double.calls("PATCH", rf"{PARENT}/endpoints/[^/:]+$")
+    assert patch.body["trafficSplit"] == {v1_id: 75, v2_id: 25}
+    # Past half the traffic the canary stays the canary (the newest deployed model).
+    assert vertex.set_canary_traffic(target, 60)["canary"] == v2_id
+    assert deployed_versions(double) == {"1": 40, "2": 60}
+    assert double.calls("POST", ":undeployModel$") == []  # both stay deployed
+    for bad in (0, 100, True):
+        with pytest.raises(VertexDeployError, match="from 1 to 99"):
+            vertex.set_canary_traffic(target, bad)
+    vertex.promote(target)
+    assert deployed_versions(double) == {"2": 100}
+
+
 def test_a_new_canary_replaces_the_previous_one(gcs, double, target):
     vertex.deploy(target, saved_model(gcs, 1), 100, {})
     vertex.deploy(target, saved_model(gcs, 2), 10, {})

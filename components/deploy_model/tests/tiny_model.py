@@ -4,7 +4,9 @@ service's tests:
 
 - make_model: binary, a logistic function whose fare weight differs per version;
 - make_task_model: per task (binary, multiclass: softmax over 3 classes, regression: a
-  linear value), each with its formula in plain Python (task_expected)."""
+  linear value), each with its formula in plain Python (task_expected);
+- make_failing_model: binary, loads and warms up, then fails every prediction with a fare
+  above 0 (a missing file read at prediction time: a 500, as a broken model gives)."""
 
 from __future__ import annotations
 
@@ -168,3 +170,27 @@ def in_process(model_dir: Path, rows: list[dict], signature: str = "serving_defa
     spec = json.loads((Path(model_dir) / "mlops_model.json").read_text())["raw_feature_spec"]
     out = module.signatures[signature](**to_inputs(signature, rows, spec))["outputs"]
     return out.numpy().tolist()
+
+
+def make_failing_model(path: Path) -> Path:
+    import tensorflow as tf
+
+    class Failing(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def serving_default(self, examples):
+            spec = {"fare": tf.io.FixedLenFeature([], tf.float32, default_value=0.0)}
+            fare = tf.io.parse_example(examples, spec)["fare"]
+
+            def fail():
+                # A path built from the input, so that no graph optimisation reads it early.
+                name = tf.strings.join(["/nonexistent/asset-", tf.strings.as_string(tf.size(fare))])
+                return tf.strings.to_number(tf.io.read_file(name)) + fare
+
+            value = tf.cond(tf.reduce_any(fare > 0), fail, lambda: fare)
+            return {"outputs": tf.sigmoid(value)[:, None]}
+
+    module = Failing()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serving_default})
+    sidecar = {"label_key": "big_tipper", "raw_feature_spec": {"fare": {"dtype": "float32"}}}
+    (Path(path) / "mlops_model.json").write_text(json.dumps(sidecar))
+    return Path(path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -155,28 +156,32 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         request_id = self.headers.get("X-Request-Id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        model = None
         try:
             request = parse_body(body)
             model = self.server.holder.choose(version)
             checked = check_instances(request, model.raw_feature_spec)
             predictions = model.predict(request.signature, checked)
         except BadRequest as e:
-            self._error(e.status, str(e))
+            self._failed(model, request_id, started, e.status, str(e))
             return
         except NotFound as e:
-            self._error(404, str(e))
+            self._failed(model, request_id, started, 404, str(e))
             return
         except Unavailable as e:
-            self._error(503, str(e))
+            self._failed(model, request_id, started, 503, str(e))
             return
         except Exception as e:
             import tensorflow as tf
 
             if isinstance(e, tf.errors.InvalidArgumentError):
-                self._error(400, f"the model rejected the input: {e.message.splitlines()[0]}")
+                message = f"the model rejected the input: {e.message.splitlines()[0]}"
+                self._failed(model, request_id, started, 400, message)
                 return
             print(f"[serve] {request_id}: {type(e).__name__}: {e}", file=sys.stderr)
-            self._error(500, f"prediction failed: {type(e).__name__}: {e}")
+            message = f"prediction failed: {type(e).__name__}: {e}"
+            self._failed(model, request_id, started, 500, message)
             return
         answer: dict[str, Any] = {"predictions": predictions}
         classes = model.task.classes_of(predictions)
@@ -191,9 +196,20 @@ class Handler(BaseHTTPRequestHandler):
                 predictions,
                 task=model.task.task,
                 predicted=model.task.predicted(predictions, classes),
+                latency_ms=(time.perf_counter() - started) * 1000,
             )
         answer.update(model_version=str(model.version), request_id=request_id)
         self._send(200, answer, {"X-Model-Version": str(model.version), "X-Request-Id": request_id})
+
+    def _failed(self, model, request_id: str, started: float, status: int, message: str) -> None:
+        """An error answer; logged (when sampled) against the version the split chose, if it
+        got that far: the canary analysis compares the versions' error rates."""
+        if model is not None and self.server.request_log is not None:
+            latency_ms = (time.perf_counter() - started) * 1000
+            self.server.request_log.record_failure(
+                request_id, model.version, status, latency_ms, message
+            )
+        self._error(status, message)
 
     def _not_allowed(self) -> None:
         if self._route() is not None:

@@ -7,12 +7,16 @@ the step succeeds and says "skipped". A blessed model whose content is the stabl
 canary version's (deploy_model.digest): nothing is pushed either, and the step records
 "unchanged" with that version. --mode promote: the canary becomes stable.
 --mode rollback: the canary is dropped, or without one stable goes back to the previous
-stable version. target vertex: the same on a Vertex AI endpoint (deploy_model.vertex), with
+stable version. --mode ramp: the canary keeps serving with canary_percent (1-99) of the
+traffic, a step of a gradual rollout. With --expect-canary N, promote, rollback and ramp act
+only while version N is the canary (an automatic decision must not undo a change made since
+it looked). target vertex: the same on a Vertex AI endpoint (deploy_model.vertex), with
 the registry on gs://. The local prediction service (deploy_model.serve) follows the
 registry's serving.json.
 
-Also the host's command line for promote/rollback (the outputs are then optional):
-    python -m deploy_model.main --mode promote --registry ROOT --model-name NAME"""
+Also the host's command line for promote/rollback/ramp (the outputs are then optional):
+    python -m deploy_model.main --mode promote --registry ROOT --model-name NAME
+    python -m deploy_model.main --mode ramp --canary-percent 25 --registry ROOT --model-name NAME"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from deploy_model.digest import content_digest
 from deploy_model.inputs import InputError, check_model, read_blessing, read_sidecar
 from deploy_model.registry import Registry, RegistryError, previous_stable
 
-MODES = ("deploy", "promote", "rollback")
+MODES = ("deploy", "promote", "rollback", "ramp")
 TARGETS = ("local", "vertex")
 
 
@@ -48,7 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--canary-percent",
         type=int,
         default=10,
-        help="0-100: the share a new version gets as canary; 0 (or the first model): stable.",
+        help="0-100: the share a new version gets as canary; 0 (or the first model): stable. "
+        "ramp: the canary's new share, 1-99.",
+    )
+    p.add_argument(
+        "--expect-canary",
+        type=str,
+        default=None,
+        help="promote/rollback/ramp: act only while this version (a number) is the canary.",
     )
     p.add_argument("--target", type=str, default="local", help="local | vertex.")
     for flag, what in [
@@ -95,6 +106,7 @@ def run(
     canary_percent: int = 10,
     target: str = "local",
     vertex: dict[str, str | None] | None = None,
+    expect_canary: int | None = None,
 ) -> dict[str, Any]:
     """Does what mode says; returns the deployment record (what happened and why)."""
     if mode not in MODES:
@@ -103,6 +115,13 @@ def run(
         raise InputError(f"target: {target!r}; expected one of {', '.join(TARGETS)}")
     if not 0 <= canary_percent <= 100:
         raise InputError(f"canary_percent: {canary_percent}; expected 0 to 100")
+    if mode == "ramp" and not 1 <= canary_percent <= 99:
+        raise InputError(
+            f"canary_percent: {canary_percent}; a ramp step gives the canary 1 to 99 "
+            "(100 is mode promote)"
+        )
+    if expect_canary is not None and mode == "deploy":
+        raise InputError("expect_canary: only for promote, rollback and ramp")
     if not registry:
         raise InputError("registry: empty; pass a folder or gs://BUCKET/PATH")
     if target == "vertex" and not registry.startswith("gs://"):
@@ -189,8 +208,9 @@ def run(
     else:
         # Refuse before touching Vertex AI when the registry cannot follow.
         current = reg.status()
-        if mode == "promote" and not current.get("canary"):
-            raise RegistryError(f"{model_name}: no canary to promote")
+        reg.check_canary(current, expect_canary)
+        if mode in ("promote", "ramp") and not current.get("canary"):
+            raise RegistryError(f"{model_name}: no canary to {mode}")
         if (
             mode == "rollback"
             and not current.get("canary")
@@ -199,10 +219,20 @@ def run(
             raise RegistryError(f"{model_name}: nothing to roll back to (no canary, no earlier)")
         if vertex_api:
             module, vt = vertex_api
-            record["vertex"] = getattr(module, mode)(vt)
-        state = reg.promote() if mode == "promote" else reg.rollback()
-        record["version"] = state["stable"]
-        record["version_uri"] = reg.version_uri(state["stable"])
+            if mode == "ramp":
+                record["vertex"] = module.set_canary_traffic(vt, canary_percent)
+            else:
+                record["vertex"] = getattr(module, mode)(vt)
+        if mode == "ramp":
+            state = reg.ramp(canary_percent, expect_canary)
+            version = state["canary"]["version"]
+            record["reason"] = f"ramp: the canary has {canary_percent}% of the traffic"
+        else:
+            change = reg.promote if mode == "promote" else reg.rollback
+            state = change(expect_canary)
+            version = state["stable"]
+        record["version"] = version
+        record["version_uri"] = reg.version_uri(version)
     return {**record, "stable": state.get("stable"), "canary": state.get("canary")}
 
 
@@ -241,6 +271,14 @@ def write_outputs(record: dict, deployment: str | None, version: str | None, exe
         kfp_outputs.write_artifact_metadata(executor_output, {"deployment": (deployment, metadata)})
 
 
+def _version_number(text: str | None) -> int | None:
+    if text is None or not text.strip():
+        return None
+    if not text.strip().isdigit():
+        raise InputError(f"expect_canary: {text!r}; expected a version number")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     vertex = {
@@ -260,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
             canary_percent=args.canary_percent,
             target=args.target,
             vertex=vertex,
+            expect_canary=_version_number(args.expect_canary),
         )
     except (InputError, RegistryError) as e:
         print(f"deploy_model: {e}", file=sys.stderr)

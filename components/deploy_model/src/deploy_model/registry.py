@@ -32,7 +32,9 @@ class RegistryError(ValueError):
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    # Milliseconds: the canary analysis compares the requests logged since a change of the
+    # traffic split, and the request log's times have milliseconds too.
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def empty_state(model_name: str) -> dict[str, Any]:
@@ -217,8 +219,23 @@ class Registry:
 
         return self.update(change)
 
-    def promote(self) -> dict[str, Any]:
+    def check_canary(self, state: dict, expect_canary: int | None) -> None:
+        """Refuses when the canary is not `expect_canary` (None: any). An automatic decision
+        names the canary it was about, so a change made meanwhile (a promote by hand, a new
+        canary) is not undone by it."""
+        if expect_canary is None:
+            return
+        canary = (state.get("canary") or {}).get("version")
+        if canary != expect_canary:
+            now = f"version {canary}" if canary is not None else "none"
+            raise RegistryError(
+                f"{self.model_name}: the canary is {now}, not version {expect_canary}; "
+                "nothing was changed"
+            )
+
+    def promote(self, expect_canary: int | None = None) -> dict[str, Any]:
         def change(state: dict) -> str:
+            self.check_canary(state, expect_canary)
             canary = state.get("canary")
             if not canary:
                 raise RegistryError(
@@ -229,8 +246,26 @@ class Registry:
 
         return self.update(change)
 
-    def rollback(self) -> dict[str, Any]:
+    def ramp(self, percent: int, expect_canary: int | None = None) -> dict[str, Any]:
+        """The canary keeps serving with `percent` of the traffic (a ramp step)."""
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 99:
+            raise RegistryError(f"canary share {percent!r}: expected 1 to 99 (100 is a promote)")
+
         def change(state: dict) -> str:
+            self.check_canary(state, expect_canary)
+            canary = state.get("canary")
+            if not canary:
+                raise RegistryError(
+                    f"{self.model_name}: no canary to ramp (stable is {state.get('stable')})"
+                )
+            state["canary"] = {"version": canary["version"], "traffic_percent": percent}
+            return "ramp"
+
+        return self.update(change)
+
+    def rollback(self, expect_canary: int | None = None) -> dict[str, Any]:
+        def change(state: dict) -> str:
+            self.check_canary(state, expect_canary)
             if state.get("canary"):
                 state["canary"] = None
                 return "rollback"

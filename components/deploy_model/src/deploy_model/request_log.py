@@ -1,9 +1,15 @@
-"""Sampled request log for live monitoring: JSON lines {request_id, time, model_version,
-instances, predictions, task, predicted} appended to one file per day (UTC) under a folder.
-`predictions` are the model's output rows as answered; `task` is the model's task and
-`predicted` what it predicted per instance: the class name (binary, multiclass) or the value
-(regression). Lines written before tasks have no task/predicted (they are binary). Sampling
-is deterministic: of every N requests, rate*N are logged, evenly spread."""
+"""Sampled request log for live monitoring: one JSON line per answered request, appended to
+one file per day (UTC) under a folder.
+
+A prediction: {request_id, time, model_version, status: 200, latency_ms, instances,
+predictions, task, predicted}. `predictions` are the model's output rows as answered; `task`
+is the model's task and `predicted` what it predicted per instance: the class name (binary,
+multiclass) or the value (regression). A request a version failed to answer (after the split
+chose it): {request_id, time, model_version, status, latency_ms, error}. `latency_ms` is the
+service's time from the request's body read to its answer. Lines written before tasks have no
+task/predicted (they are binary); lines written before outcomes have no status/latency_ms.
+Sampling is deterministic and shared by both kinds: of every N requests, rate*N are logged,
+evenly spread."""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+MAX_ERROR_CHARS = 300  # a failure's message is evidence, not a dump
 
 
 class RequestLog:
@@ -32,6 +40,11 @@ class RequestLog:
         n = next(self._counter)
         return int((n + 1) * self.sample_rate) > int(n * self.sample_rate)
 
+    def _append(self, entry: dict[str, Any], when: datetime) -> None:
+        line = json.dumps(entry)
+        with self._lock, self.path_for(when).open("a") as f:
+            f.write(line + "\n")
+
     def record(
         self,
         request_id: str,
@@ -40,21 +53,42 @@ class RequestLog:
         predictions: list,
         task: str | None = None,
         predicted: list | None = None,
+        latency_ms: float | None = None,
     ) -> bool:
-        """Appends the request when sampled; returns whether it did."""
+        """Appends the answered request when sampled; returns whether it did."""
         if not self.sampled():
             return False
         when = datetime.now(UTC)
-        entry = {
+        entry: dict[str, Any] = {
             "request_id": request_id,
             "time": when.isoformat(timespec="milliseconds"),
             "model_version": str(model_version),
-            "instances": instances,
-            "predictions": predictions,
+            "status": 200,
         }
+        if latency_ms is not None:
+            entry["latency_ms"] = round(latency_ms, 3)
+        entry.update(instances=instances, predictions=predictions)
         if task is not None:
             entry.update(task=task, predicted=predicted)
-        line = json.dumps(entry)
-        with self._lock, self.path_for(when).open("a") as f:
-            f.write(line + "\n")
+        self._append(entry, when)
+        return True
+
+    def record_failure(
+        self, request_id: str, model_version: int, status: int, latency_ms: float, error: str
+    ) -> bool:
+        """Appends a request the version did not answer with predictions (when sampled)."""
+        if not self.sampled():
+            return False
+        when = datetime.now(UTC)
+        self._append(
+            {
+                "request_id": request_id,
+                "time": when.isoformat(timespec="milliseconds"),
+                "model_version": str(model_version),
+                "status": status,
+                "latency_ms": round(latency_ms, 3),
+                "error": error[:MAX_ERROR_CHARS],
+            },
+            when,
+        )
         return True

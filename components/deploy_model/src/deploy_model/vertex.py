@@ -12,6 +12,7 @@ With one model deployed there is no canary. This module keeps at most two models
   With p = 100 the new version takes all the traffic and the stable one stays deployed at 0%,
   so that `rollback` can still go back to it until `promote`. On an endpoint that serves nothing
   the new version gets 100% whatever p is.
+- `set_canary_traffic` (a ramp step): the canary gets p% (1-99), the stable model the rest.
 - `promote`: the canary gets 100%, then every other deployed model is undeployed.
 - `rollback`: the stable model gets 100%, then every other one (the canary) is undeployed.
   With no canary, the previous stable version (below) is deployed again with 100% and the
@@ -525,6 +526,28 @@ def promote(target: VertexTarget, *, credentials: Any = None) -> dict:
             _set_aliases(target, creds, canary, add=(STABLE,), why="promote")
         _refresh(target, endpoint)
         return dict(_state(endpoint), promoted=canary["id"], version_id=canary["version_id"])
+
+
+def set_canary_traffic(target: VertexTarget, percent: int, *, credentials: Any = None) -> dict:
+    """A ramp step: the canary gets `percent` (1-99) of the traffic and the stable model the
+    rest; both stay deployed. Returns the endpoint's state (as `status`)."""
+    _check_target(target, deploying=False)
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 99:
+        raise VertexDeployError(
+            f"the canary's share must be a whole number from 1 to 99 (got {percent!r}; 100 is "
+            "a promote)"
+        )
+    with _sdk(target, credentials) as creds:
+        endpoint = _existing_endpoint(target, creds)
+        stable, canary = _roles(_deployed(endpoint))
+        if canary is None:
+            raise VertexDeployError(
+                f"{target.where()}: no canary to ramp on {endpoint.resource_name}"
+            )
+        split = {stable["id"]: 100 - percent, canary["id"]: percent}
+        _set_traffic(target, endpoint, split, f"give the canary {percent}% of the traffic")
+        _refresh(target, endpoint)
+        return dict(_state(endpoint), ramped=canary["id"], canary_percent=percent)
 
 
 def rollback(target: VertexTarget, *, credentials: Any = None) -> dict:
