@@ -60,9 +60,9 @@ def test_summary_and_report_of_a_blessed_run(tmp_path):
     text = run_report.summary_text(result)
     assert "rows per split: train 20, eval 10" in text
     assert "data validation: continue, 0 anomalies" in text
-    assert "Overall" in text and "0.9500 (+0.0100)" in text and "vs serving version 3" in text
+    assert "Overall" in text and "0.95 (+0.01)" in text and "vs serving version 3" in text
     [dispute] = [line for line in text.splitlines() if "payment_type=Dispute" in line]
-    assert dispute.split()[1:3] == ["1", "0.0000"]  # a count of 1, then the AUC
+    assert dispute.split()[1:3] == ["1", "0"]  # a count of 1, then the AUC
     assert "blessing: BLESSED against serving version 3: AUC passes" in text
     assert 'deployment: version 4; stable 3, canary {"version": 4' in text
     assert "served at http://h:1/v1/models/m" in text
@@ -166,7 +166,7 @@ def test_the_summary_shows_the_tasks_own_metrics_and_rows_without_a_label(tmp_pa
     assert "rows without a label (not trained or evaluated on): train 2, eval 1" in text
     assert "candidate): example_count, mean_squared_error, mean_absolute_error\n" in text
     [overall] = [line for line in text.splitlines() if line.strip().startswith("Overall")]
-    assert overall.split()[1:] == ["10", "1.2500", "0.7500"]
+    assert overall.split()[1:] == ["10", "1.25", "0.75"]
     page = run_report.write(result, tmp_path / "report.html").read_text()
     assert "<tr><td>train</td><td>20</td><td>2</td></tr>" in page
 

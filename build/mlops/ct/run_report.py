@@ -71,10 +71,8 @@ def _report_path(record, name: str, run_dir: Path, task: str) -> Path | None:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) >= 2:
-        return str(int(value))  # a count (KFP metadata turns every number into a float)
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "-" if value is None else str(value)
+        value = int(value)  # a count (KFP metadata turns every number into a float)
+    return "-" if value is None else human(value)
 
 
 def summary_metrics(slices: dict[str, Any] | None) -> list[str]:
@@ -96,17 +94,33 @@ def summary_metrics(slices: dict[str, Any] | None) -> list[str]:
     return names[:SUMMARY_METRICS]
 
 
+SUMMARY_SLICES = 3  # the console shows the overall slice and this many of the weakest
+
+
+def _weakest(entries: list[dict], metric: str, higher_is_better: bool) -> list[dict]:
+    """The slices whose value of `metric` is worst (the report lists them all)."""
+    valued = [e for e in entries if isinstance((e.get("candidate") or {}).get(metric), float | int)]
+    valued.sort(key=lambda e: e["candidate"][metric], reverse=not higher_is_better)
+    return valued[:SUMMARY_SLICES]
+
+
 def _slice_lines(slices: dict[str, Any] | None) -> list[str]:
     metrics = summary_metrics(slices)
     if not metrics:
         return []
     baseline = slices.get("baseline")
+    entries = slices.get("slices") or []
+    overall = [e for e in entries if e.get("slice") == "Overall"]
+    others = [e for e in entries if e.get("slice") != "Overall"]
+    headline = next((m for m in metrics if m != "example_count"), metrics[0])
+    lower = any(k in headline for k in ("error", "loss", "calibration"))
+    shown = overall + _weakest(others, headline, higher_is_better=not lower)
     lines = [
         "  metrics per slice (candidate"
         + (f" vs serving version {baseline['version']})" if baseline else ")")
         + ": " + ", ".join(metrics)
     ]  # fmt: skip
-    for entry in slices.get("slices") or []:
+    for entry in shown:
         candidate = entry.get("candidate") or {}
         values = []
         for metric in metrics:
@@ -116,9 +130,12 @@ def _slice_lines(slices: dict[str, Any] | None) -> list[str]:
             text = _fmt(value)
             diff = (entry.get("diff") or {}).get(metric)
             if baseline and diff is not None and metric != "example_count":
-                text += f" ({diff:+.4f})"
-            values.append(text)
-        lines.append(f"    {entry.get('slice', '?'):<32} " + "  ".join(values))
+                text += f" ({human(diff, signed=True) if diff else '±0'})"
+            values.append(f"{text:<14}")
+        lines.append(f"    {entry.get('slice', '?'):<32} " + " ".join(values).rstrip())
+    hidden = len(entries) - len(shown)
+    if hidden > 0:
+        lines.append(f"    ... {hidden} more slices in the report (weakest by {headline} shown)")
     return lines
 
 
