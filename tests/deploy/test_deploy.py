@@ -542,3 +542,50 @@ def test_vertex_gets_the_caching_settings_ask_for(project, monkeypatch, tmp_path
         assert caching_of(scheduled["pipelineSpec"]) == expected
         assert package.read_bytes() == compiled
         assert record_of(root, SHA1)["caching"]["enabled"] is enabled
+
+
+def test_kfp_parameters_of_the_wrong_type_stop_the_deploy_before_any_request(dev, kfp_api):
+    """The run and the recurring run would be refused by the server (400): the deploy names
+    the settings key before it uploads or asks anything."""
+    root = dev()
+    settings = yaml.safe_load((root / "settings.yaml").read_text())
+    settings["pipelines"]["hello_pipeline"]["parameters"]["repeat"] = "three"
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings))
+    with pytest.raises(BuildError) as raised:
+        deploy.deploy(root, "dev")
+    assert str(raised.value) == (
+        "settings.yaml (environment dev): pipelines.hello_pipeline.parameters.repeat is "
+        "'three'; the pipeline's parameter repeat is an integer"
+    )
+    assert kfp_api.requests == []
+
+
+def test_kfp_run_and_recurring_run_check_their_parameters_against_the_spec(dev, kfp_api):
+    """KfpDeployer.run and .schedule refuse what the server would, with no request; a whole
+    number for an integer goes as an integer."""
+    from mlops.core.deploy_settings import load_deploy_settings
+    from mlops.core.parameter_check import ParameterError, spec_of
+    from mlops.deploy.kfp_deploy import KfpDeployer
+
+    root = dev()
+    spec = spec_of(read_package(root / "dist/hello_pipeline/workflow.tar.gz"))
+    kfp = KfpDeployer(load_deploy_settings(root, "dev"))
+    before = len(kfp_api.requests)
+    for bad, message in (
+        ({"message": 5}, "message is 5; the pipeline's parameter message is a string"),
+        ({"repeat": 2.5}, "repeat is 2.5; the pipeline's parameter repeat is an integer"),
+        ({"mesage": "x"}, "hello-pipeline has no parameter mesage"),
+    ):
+        with pytest.raises(ParameterError, match=message):
+            kfp.run("e", "p", "v", "job", bad, spec=spec)
+        with pytest.raises(ParameterError, match=message):
+            kfp.schedule("e", "p", "v", "job-schedule", bad, spec=spec)
+    assert kfp_api.requests[before:] == []
+    deploy.deploy(root, "dev")  # the version, its run and recurring run
+    [pipeline_id] = kfp_api.pipelines
+    [version_id] = kfp_api.versions
+    experiment_id = kfp.experiment()
+    kfp.run(experiment_id, pipeline_id, version_id, "whole", {"repeat": 2.0}, spec=spec)
+    [run] = [r for r in kfp_api.runs.values() if r["display_name"] == "whole"]
+    assert run["runtime_config"]["parameters"] == {"repeat": 2}
+    assert type(run["runtime_config"]["parameters"]["repeat"]) is int

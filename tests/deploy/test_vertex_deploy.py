@@ -249,3 +249,20 @@ def test_caching_of_the_job_and_the_schedule(ir_with_an_opt_out, double, enable_
             name: task.get("cachingOptions", {}).get("enableCache", False)
             for name, task in tasks.items()
         } == expected
+
+
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"msg": 5}, r"^msg is 5; the pipeline's parameter msg is a string$"),
+        ({"msg": "x", "other": 1}, r"^tiny-pipeline has no parameter other \(it takes: msg\)$"),
+    ],
+)
+def test_parameters_the_pipeline_does_not_take_are_refused_before_any_request(
+    ir, double, parameters, message
+):
+    from mlops.core.parameter_check import ParameterError
+
+    with pytest.raises(ParameterError, match=message):
+        deploy(ir, double, parameters=parameters, cron="0 3 * * *")
+    assert double.requests == [] and double.jobs == {} and double.schedules == {}

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from mlops.core.errors import BuildError
+from mlops.core.parameter_check import ParameterError
 from mlops.core.paths import REPO
 from mlops.triggers import runs as trigger_runs
 from mlops.triggers.runs import start_run
@@ -143,3 +144,43 @@ def test_local_ct_run_that_fails_returns_failed_with_its_lineage_run(compiled, m
     monkeypatch.setattr(ct_run, "run", refused)
     with pytest.raises(BuildError, match="not found"):
         trigger_runs.start_run(compiled, "ct_pipeline", "drift")
+
+
+def test_kfp_trigger_run_with_a_wrong_type_is_refused_before_the_server(dev, kfp_api):
+    settings = yaml.safe_load((dev["root"] / "settings.yaml").read_text())
+    settings["environments"]["dev"]["pipelines"]["ct_pipeline"]["parameters"]["epochs"] = "eight"
+    (dev["root"] / "settings.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    before = len(kfp_api.requests)
+    with pytest.raises(ParameterError) as raised:
+        start_run(dev["root"], "ct_pipeline", "drift", env="dev")
+    assert str(raised.value) == (
+        "settings.yaml (environment dev, use case taxi): "
+        "environments.dev.pipelines.ct_pipeline.parameters.epochs is 'eight'; "
+        "the pipeline's parameter epochs is an integer"
+    )
+    assert kfp_api.requests[before:] == [] and kfp_api.runs == {}
+
+
+def test_local_trigger_run_with_a_wrong_type_is_refused_before_anything_runs(
+    compiled, tmp_path, monkeypatch
+):
+    import kfp.local
+
+    def started(*args, **kwargs):
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(kfp.local, "init", started)
+    root = tmp_path / "project"
+    shutil.copytree(compiled, root)
+    overlay = root / "pipelines/usecases/taxi/settings.yaml"
+    settings = yaml.safe_load(overlay.read_text())
+    settings["pipelines"] = {"validate_pipeline": {"parameters": {"drift_numeric_jsd": "0.2"}}}
+    overlay.write_text(yaml.safe_dump(settings, sort_keys=False))
+    with pytest.raises(ParameterError) as raised:
+        start_run(root, "validate_pipeline", "new data", previous_statistics=str(tmp_path))
+    assert str(raised.value) == (
+        "pipelines/usecases/taxi/settings.yaml (environment local, use case taxi): "
+        "pipelines.validate_pipeline.parameters.drift_numeric_jsd is '0.2'; "
+        "the pipeline's parameter drift_numeric_jsd is a number"
+    )
+    assert not (root / "dist" / "local_runs").exists()

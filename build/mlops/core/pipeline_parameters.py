@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mlops.core import parameter_check, settings
 from mlops.core.errors import BuildError
+from mlops.core.parameter_check import RunParameters
 from mlops.core.settings import load_raw
 
 
@@ -101,6 +103,35 @@ def pipeline_inputs(package: Path) -> dict[str, bool]:
     }
 
 
+# The settings key each of settings_values' parameters comes from, for error messages.
+SETTINGS_KEYS = {
+    "source": "data.source",
+    "splits": "data.splits",
+    "schema": "data.schema",
+    "label": "data.label",
+    "null_markers": "data.null_markers",
+    "check_label_classes": "model.task",  # with data.label and model.label_key
+    "task": "model.task",
+    "label_key": "model.label_key",
+    "model_module": "model.module",
+    "transform_module": "model.transform_module",
+    "drift_numeric_jsd": "data.validation.drift.numeric_jsd",
+    "drift_categorical_linf": "data.validation.drift.categorical_linf",
+    "skew_numeric_jsd": "data.validation.skew.numeric_jsd",
+    "skew_categorical_linf": "data.validation.skew.categorical_linf",
+    "hidden_units": "model.train.hidden_units",
+    "learning_rate": "model.train.learning_rate",
+    "epochs": "model.train.epochs",
+    "batch_size": "model.train.batch_size",
+    "tuning_max_trials": "model.tuning.max_trials",
+    "tuning_epochs_per_trial": "model.tuning.epochs_per_trial",
+    "eval_config": "model.evaluation",
+    "registry": "serving.registry",
+    "model_name": "model.name",
+    "canary_percent": "serving.canary_percent",
+}
+
+
 def for_pipeline(
     root: Path,
     pipeline: str,
@@ -109,27 +140,36 @@ def for_pipeline(
     data: str | None = None,
     extra: dict[str, Any] | None = None,
     usecase: str | None = None,
-) -> dict[str, Any]:
+) -> RunParameters:
     """The arguments of one run: the settings' values the pipeline declares, then
-    `pipelines.<pipeline>.parameters`, then `extra` (values only a run knows). A required
-    parameter that nothing provides is an error naming it."""
+    `pipelines.<pipeline>.parameters`, then `extra` (values only a run knows), checked
+    against the compiled pipeline's declared types (mlops.core.parameter_check) and converted
+    where lossless. Each value keeps the settings key it came from; a required parameter that
+    nothing provides, or a value of the wrong type, is a ParameterError naming it."""
+    from mlops.core.pipeline_package import read_package
+
     raw = load_raw(root / "settings.yaml", env, usecase)
-    declared = pipeline_inputs(package)
+    spec = parameter_check.spec_of(read_package(package))
+    declared = {name: not p.required for name, p in parameter_check.declared(spec).items()}
     overrides = ((raw.get("pipelines") or {}).get(pipeline) or {}).get("parameters") or {}
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise BuildError(
+        raise parameter_check.ParameterError(
             f"{root / 'settings.yaml'}: pipelines.{pipeline}.parameters has {unknown}, which "
             f"{pipeline} does not take (it takes: {', '.join(sorted(declared))})"
         )
     values = settings_values(root, env, data, usecase) if _needs_settings(declared) else {}
+    origin = settings.origins(root, raw["env"], "" if raw["usecase"] is None else raw["usecase"])
     arguments = {k: v for k, v in values.items() if k in declared}
+    origins = {k: origin(SETTINGS_KEYS[k]) for k in arguments if k in SETTINGS_KEYS}
+    if data and "source" in arguments:
+        origins["source"] = f"DATA={data}"
     arguments.update(overrides)
-    arguments.update({k: v for k, v in (extra or {}).items() if k in declared})
-    missing = sorted(k for k, optional in declared.items() if not optional and k not in arguments)
-    if missing:
-        raise BuildError(f"{pipeline}: no value for the parameters {missing}")
-    return arguments
+    origins.update({k: origin(f"pipelines.{pipeline}.parameters.{k}") for k in overrides})
+    supplied = {k: v for k, v in (extra or {}).items() if k in declared}
+    arguments.update(supplied)
+    origins.update({k: f"{k} (supplied by the run)" for k in supplied})
+    return parameter_check.check(spec, RunParameters(arguments, origins), where=pipeline)
 
 
 _SETTINGS_PARAMETERS = {"source", "schema", "eval_config", "registry", "model_name"}

@@ -171,3 +171,42 @@ def selected_usecase(name: str | None):
             os.environ.pop("USECASE", None)
         else:
             os.environ["USECASE"] = previous
+
+
+def origins(root: Path, env: str | None = None, usecase: str | None = None):
+    """A function naming where a dotted settings key is set, for error messages: the file (a
+    use case's overlay or settings.yaml) and the key there, highest precedence first as
+    load_raw merges them, e.g. "settings.yaml (environment dev, use case taxi):
+    environments.dev.model.train.epochs". An unset key is named in settings.yaml."""
+    path = root / "settings.yaml"
+    resolved = load_raw(path, env, usecase)
+    env, name = resolved["env"], resolved["usecase"]
+    base = _read_mapping(path)
+    in_env = f"environments.{env}."
+    layers: list[tuple[Path, Any, str]] = []
+    overlay: dict[str, Any] = {}
+    overlay_path = path
+    if name:
+        overlay_path = usecase_settings_path(root, name)
+        overlay = _read_mapping(overlay_path)
+    layers += [
+        (overlay_path, (overlay.get("environments") or {}).get(env), in_env),
+        (path, (base.get("environments") or {}).get(env), in_env),
+        (overlay_path, overlay, ""),
+        (path, base, ""),
+    ]
+    context = f"environment {env}" + (f", use case {name}" if name else "")
+
+    def has(mapping: Any, key: str) -> bool:
+        for part in key.split("."):
+            if not isinstance(mapping, dict) or part not in mapping:
+                return False
+            mapping = mapping[part]
+        return True
+
+    def origin(key: str) -> str:
+        file, prefix = next(((f, p) for f, m, p in layers if has(m, key)), (path, ""))
+        shown = file.relative_to(root) if file.is_relative_to(root) else file
+        return f"{shown} ({context}): {prefix}{key}"
+
+    return origin

@@ -12,7 +12,7 @@ import yaml
 
 from mlops.ci.build_state import BuildState
 from mlops.ci.compile import pipeline_modules
-from mlops.core import pipeline_parameters
+from mlops.core import parameter_check, pipeline_parameters
 from mlops.core.cache_settings import load_cache_settings
 from mlops.core.deploy_settings import DeploySettings, load_deploy_settings
 from mlops.core.errors import BuildError
@@ -134,6 +134,7 @@ def _deploy_kfp(settings, record, pipeline, submission, commit, runs) -> None:
     version_id, action = kfp.version(pipeline_id, submission.package, commit)
     record.stage("version", {"name": commit, "id": version_id, "action": action})
     say(f"{pipeline}: KFP pipeline {pipeline_id}, version {commit} ({action})")
+    spec = parameter_check.spec_of(submission.ir_text)
     for usecase, params in runs:
         stage = f" {usecase}" if usecase else ""
         if settings.run:
@@ -141,14 +142,26 @@ def _deploy_kfp(settings, record, pipeline, submission, commit, runs) -> None:
             say(f"{pipeline}: run {job!r}, waiting up to {settings.run_timeout_s:.0f} s")
             record.stage("run" + stage, {"name": job, "state": "started"})
             result = kfp.run(
-                experiment_id, pipeline_id, version_id, job, params, submission.enable_caching
+                experiment_id,
+                pipeline_id,
+                version_id,
+                job,
+                params,
+                submission.enable_caching,
+                spec=spec,
             )
             record.stage("run" + stage, {"name": job, **result})
             say(f"{pipeline}: run {job!r} {result['state']} ({result['action']})")
         if settings.cron:
             name = f"{_named(pipeline, usecase)}-schedule"
             result = kfp.schedule(
-                experiment_id, pipeline_id, version_id, name, params, submission.enable_caching
+                experiment_id,
+                pipeline_id,
+                version_id,
+                name,
+                params,
+                submission.enable_caching,
+                spec=spec,
             )
             record.stage("schedule" + stage, result)
             say(f"{pipeline}: recurring run {name!r} {result['cron']!r} ({result['action']})")

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from mlops.core.deploy_settings import DeploySettings, kfp_cron
 from mlops.core.errors import BuildError
+from mlops.core.parameter_check import check
 from mlops.core.pipeline_package import read_package
 from mlops.deploy.caching import spec_of, task_caching
 
@@ -183,8 +184,12 @@ class KfpDeployer:
         job: str,
         params: dict,
         enable_caching: bool | None = None,
+        *,
+        spec: dict,
     ) -> dict:
-        """The commit's run: a succeeded one is reused, a running one awaited, else a new one."""
+        """The commit's run: a succeeded one is reused, a running one awaited, else a new one.
+        `params` are checked against `spec` (the version's PipelineSpec) first."""
+        params = dict(check(spec, params))
         runs = self._named("listing runs", self.client.list_runs, "runs", experiment_id, job)
         reusable = [r for r in runs if (r.state or "").upper() not in FINISHED - {"SUCCEEDED"}]
         if reusable:
@@ -230,9 +235,13 @@ class KfpDeployer:
         name: str,
         params: dict,
         enable_caching: bool | None = None,
+        *,
+        spec: dict,
     ) -> dict:
         """One recurring run per pipeline: kept when it already runs this version with this
-        cron, else every recurring run of that name is replaced by a new one."""
+        cron, else every recurring run of that name is replaced by a new one. `params` are
+        checked against `spec` (the version's PipelineSpec) first."""
+        params = dict(check(spec, params))
         cron = kfp_cron(self.settings.cron)
         existing = self._named(
             "listing recurring runs",

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mlops.core import parameter_check
 from mlops.core.errors import BuildError
 
 ATTEMPTS = 4  # tries of each API call before giving up
@@ -322,6 +323,10 @@ def deploy(
     target = _Target(env, project, location, endpoint, retry_backoff_s)
     if not ir_path.is_file():
         raise BuildError(f"{target.where()}: pipeline IR {ir_path} not found")
+    # Checked before any request: Vertex AI would refuse them only once the job is submitted.
+    parameters = dict(
+        parameter_check.check(parameter_check.spec_of(ir_path.read_text()), parameters)
+    )
     record: dict = {
         "target": "vertex",
         "project": project,

@@ -813,12 +813,16 @@ def run_package(
     `verbose`."""
     from kfp import components, local
 
+    from mlops.core.parameter_check import check, spec_of
     from mlops.lineage.recording import recorded_run
     from mlops.lineage.store import LineageStore
     from mlops.local_runs import partial
     from mlops.local_runs.cache import ExecutionCache
 
-    pipeline = components.load_component_from_text(read_package(package))
+    ir_text = read_package(package)
+    # Checked before anything starts: kfp.local's own check is a compiler traceback.
+    arguments = check(spec_of(ir_text), arguments)
+    pipeline = components.load_component_from_text(ir_text)
     lineage_db = lineage_db or default_lineage_db(package)
     policy = cache or CachePolicy()
     if from_step:
