@@ -186,6 +186,23 @@ def docker_project(tmp_path, registry, docker_client) -> Path:
     return make_project(tmp_path / "project", registry, f"t{uuid.uuid4().hex[:8]}")
 
 
+@pytest.fixture(scope="session")
+def compiled(tmp_path_factory) -> Path:
+    """A copy of this repository's components, pipelines and settings with its pipelines
+    compiled from the specs as committed (no images built); copy it before changing it."""
+    from mlops.ci.compile import compile_all
+
+    root = tmp_path_factory.mktemp("compiled")
+    for folder in ("components", "pipelines"):
+        shutil.copytree(
+            REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "tests")
+        )
+    for name in ("settings.yaml", "requirements.lock"):
+        shutil.copy(REPO / name, root / name)
+    compile_all(root)
+    return root
+
+
 # --- Cloud Storage: the real client against gcp-storage-emulator -------------------------
 
 

@@ -16,7 +16,6 @@ from mlops.core.parameter_check import (
     declared,
     spec_of,
 )
-from mlops.core.paths import REPO
 
 
 @pytest.fixture(scope="module")
@@ -127,21 +126,6 @@ def test_the_origin_of_a_value_names_it(spec):
 
 
 # --- the real CT pipeline, its parameters from settings.yaml --------------------------------
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    from mlops.ci.compile import compile_all
-
-    root = tmp_path_factory.mktemp("project")
-    for folder in ("components", "pipelines"):
-        shutil.copytree(
-            REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "tests")
-        )
-    for name in ("settings.yaml", "requirements.lock"):
-        shutil.copy(REPO / name, root / name)
-    compile_all(root)
-    return root
 
 
 @pytest.fixture

@@ -8,22 +8,6 @@ import pytest
 import yaml
 
 from mlops.core.parameter_check import ParameterError
-from mlops.core.paths import REPO
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    from mlops.ci.compile import compile_all
-
-    root = tmp_path_factory.mktemp("project")
-    for folder in ("components", "pipelines"):
-        shutil.copytree(
-            REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "tests")
-        )
-    for name in ("settings.yaml", "requirements.lock"):
-        shutil.copy(REPO / name, root / name)
-    compile_all(root)
-    return root
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ here, how a failed CT run comes back)."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,21 +18,6 @@ from mlops.triggers import runs as trigger_runs
 from mlops.triggers.runs import start_run
 
 COMMIT = "ab" * 20
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory) -> Path:
-    from mlops.ci.compile import compile_all
-
-    root = tmp_path_factory.mktemp("project")
-    for folder in ("components", "pipelines"):
-        shutil.copytree(
-            REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "tests")
-        )
-    for name in ("settings.yaml", "requirements.lock"):
-        shutil.copy(REPO / name, root / name)
-    compile_all(root)
-    return root
 
 
 @pytest.fixture
