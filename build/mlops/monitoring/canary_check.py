@@ -27,17 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import BuildError
-from mlops.monitoring import live_metrics
 from mlops.monitoring.canary import ON_TIMEOUT, CanarySettings, Guards, Situation, decide
 from mlops.monitoring.degradation import (
     MONITORING_DIR,
     exclusive,
+    labelled_predictions,
     load_degradation_settings,
     read_registry_json,
-    served_task,
 )
 from mlops.monitoring.outcomes import read_outcomes
-from mlops.monitoring.tasks import metric_names
 
 KIND = "canary"
 WHERE = "triggers.canary"
@@ -220,15 +218,7 @@ def _analyse(root: Path, env: str | None, settings: CanarySettings, state: dict,
     canary = str(state["canary"]["version"])
     percent = int(state["canary"].get("traffic_percent") or 0)
     deployed_at, step_at = canary_times(state.get("history") or [], canary)
-    task = served_task(degradation, stable)
-    if degradation.metric not in metric_names(task.task):
-        raise BuildError(
-            f"triggers.degradation.metric is {degradation.metric!r}, which does not fit the "
-            f"task {task.task} of the served model ({task.source}); use one of "
-            f"{', '.join(metric_names(task.task))}"
-        )
-    labels = live_metrics.read_labels(degradation.labels, task)
-    joined = live_metrics.join(degradation.model_log, labels, task)
+    task, joined = labelled_predictions(degradation, stable)
     rows = [r for r in joined.labelled if step_at is None or r.time >= step_at]
     outcomes = read_outcomes(degradation.model_log, {stable, canary}, step_at)
     situation = Situation(

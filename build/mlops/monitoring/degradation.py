@@ -418,11 +418,10 @@ def _decide(
     return CheckResult("retrain", reason, getattr(run, "run_id", None))
 
 
-def evaluate(settings: DegradationSettings) -> dict[str, Any]:
-    """The figures of one check: serving state, the task, the join, metrics and verdict per
-    version. A metric that does not fit the served model's task raises BuildError."""
-    serving = serving_state(settings)
-    task = served_task(settings, serving["stable"])
+def labelled_predictions(settings: DegradationSettings, version: str | None):
+    """The served version's task, and the logged predictions joined with the labels that
+    arrived. A metric that does not fit that task raises BuildError."""
+    task = served_task(settings, version)
     if settings.metric not in metric_names(task.task):
         raise BuildError(
             f"triggers.degradation.metric is {settings.metric!r}, which does not fit the task "
@@ -430,7 +429,14 @@ def evaluate(settings: DegradationSettings) -> dict[str, Any]:
             f"{', '.join(metric_names(task.task))}"
         )
     labels = live_metrics.read_labels(settings.labels, task)
-    joined = live_metrics.join(settings.model_log, labels, task)
+    return task, live_metrics.join(settings.model_log, labels, task)
+
+
+def evaluate(settings: DegradationSettings) -> dict[str, Any]:
+    """The figures of one check: serving state, the task, the join, metrics and verdict per
+    version. A metric that does not fit the served model's task raises BuildError."""
+    serving = serving_state(settings)
+    task, joined = labelled_predictions(settings, serving["stable"])
     versions = live_metrics.per_version(joined.labelled, settings.window, task.task)
     for version in filter(None, (serving["stable"], serving["canary"])):
         versions.setdefault(version, live_metrics.window_metrics([], settings.window, task.task))
