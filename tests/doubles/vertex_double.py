@@ -61,6 +61,41 @@ Behaviour:
 - `requests` logs every request (method, path, query, JSON body, status answered).
 - Enums are answered as integers when the client asks for `$alt=json;enum-encoding=int` (the
   REST transport always does), as names otherwise, as the real API does.
+
+What the pipelines side refuses, as the real service does (the source beside each rule; R is
+https://cloud.google.com/vertex-ai/docs/reference/rest/v1/, SDK is google/cloud/aiplatform/
+of google-cloud-aiplatform 1.165 in the venv):
+- A pipelineJobId that is not a lowercase letter then up to 127 of [a-z0-9-]: 400
+  INVALID_ARGUMENT (R projects.locations.pipelineJobs/create, "valid characters are
+  /[a-z][0-9]-/"; SDK constants/pipeline.py _VALID_NAME_PATTERN, at most 128). An ID already
+  taken: 409 ALREADY_EXISTS (google.rpc.Code, R .../Code: "the entity that a client attempted
+  to create already exists").
+- A job without pipelineSpec, or without runtimeConfig.gcsOutputDirectory when the spec has no
+  defaultPipelineRoot (R projects.locations.pipelineJobs#RuntimeConfig "Required"; SDK
+  utils/pipeline_utils.py "Pipeline root must be specified"); a parameterValues name the spec's
+  root inputDefinitions do not declare (SDK utils/pipeline_utils.py "is not found in the
+  pipeline job input definitions"); a displayName over 128 characters (SDK utils/__init__.py
+  validate_display_name; R Schedule.displayName "up to 128 characters"); labels other than
+  lowercase keys and values of at most 63 of [a-z0-9_-] (R PipelineJob.labels): 400.
+- A schedule without displayName, cron, createPipelineJobRequest or a positive
+  maxConcurrentRunCount (R projects.locations.schedules, fields marked Required), whose
+  createPipelineJobRequest.parent is not the schedule's own parent (same page: "parent field
+  is required (format: projects/{project}/locations/{location})"), whose job would be refused
+  as above, or whose cron is not five unix-cron fields in range (minute 0-59, hour 0-23, day
+  1-31, month 1-12 or JAN-DEC, weekday 0-7 or SUN-SAT; *, lists, ranges, /steps), optionally
+  after "TZ=" or "CRON_TZ=" and an IANA time zone (R Schedule.cron; aiplatform_v1/types/
+  schedule.py): 400 INVALID_ARGUMENT. Quartz's ?, L, W and # are not unix cron: refused.
+- With `project` set, a request naming another project: 403 PERMISSION_DENIED, as Google APIs
+  answer for a project the caller cannot use "(or it may not exist)". With `location` set
+  (the region of the regional endpoint https://{location}-aiplatform.googleapis.com that
+  aiplatform.init's location selects, SDK initializer.py get_client_options), a request for
+  another location: 400 INVALID_ARGUMENT.
+- State-dependent refusals are 400 FAILED_PRECONDITION rather than INVALID_ARGUMENT (google.rpc
+  .Code: "the system is not in a state required for the operation"): undeploying a model that
+  still holds traffic.
+- Answers leave out fields at their zero value (empty lists, maps and strings, 0, false), as
+  proto3 JSON does (https://protobuf.dev/programming-guides/json/: "fields set to the default
+  value are omitted"), so that no caller relies on a field the real API leaves out.
 """
 
 from __future__ import annotations
@@ -75,6 +110,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PIPELINE_STATES = {
     "PIPELINE_STATE_UNSPECIFIED": 0,
@@ -99,6 +135,19 @@ _API_TYPES = "type.googleapis.com/google.cloud.aiplatform.v1."
 _LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 _ALIAS = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]")
+_JOB_ID = re.compile(r"[a-z][-a-z0-9]{0,127}")  # module doc: pipelineJobId
+_MAX_DISPLAY_NAME = 128
+# Unix cron fields (module doc): (name, lowest, highest, names usable in place of numbers).
+_MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
+_DAYS = "SUN MON TUE WED THU FRI SAT".split()
+_CRON_FIELDS = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
+    ("day of week", 0, 7, {d: i for i, d in enumerate(_DAYS)}),
+)
+_CRON_TZ = re.compile(r"^(?:CRON_TZ|TZ)=(?P<zone>\S+)\s+(?P<rest>.*)$")
 
 # google.rpc.Code names for the HTTP statuses a test is likely to inject.
 _STATUS_NAMES = {
@@ -215,10 +264,60 @@ class _OpFault:
 
 
 class _HttpError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, code_name: str | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code_name = code_name or _STATUS_NAMES.get(status, "UNKNOWN")
+
+
+def _omit_zero(view: dict) -> dict:
+    """The top-level fields of a resource as proto3 JSON writes them: zero values left out
+    (module doc). Maps and Structs inside keep their entries."""
+    return {k: v for k, v in view.items() if v not in (None, "", 0, False, [], {})}
+
+
+def cron_problem(cron: str) -> str | None:
+    """Why Vertex AI would refuse this schedule cron (module doc), or None."""
+    text = cron.strip()
+    tz = _CRON_TZ.match(text)
+    if tz:
+        try:
+            ZoneInfo(tz["zone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            return f"{tz['zone']!r} is not an IANA time zone"
+        text = tz["rest"]
+    fields = text.split()
+    if len(fields) != 5:
+        return f"{len(fields)} fields, not 5 (minute hour day-of-month month day-of-week)"
+    for value, (what, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in value.split(","):
+            problem = _cron_item_problem(item.upper(), low, high, names)
+            if problem:
+                return f"{what} {value!r}: {problem}"
+    return None
+
+
+def _cron_item_problem(item: str, low: int, high: int, names: dict[str, int]) -> str | None:
+    span, slash, step = item.partition("/")
+    if slash and not (step.isdigit() and int(step) >= 1):
+        return f"step {step!r} is not a positive number"
+    if span == "*":
+        return None
+    bounds = span.split("-")
+    if len(bounds) > 2:
+        return f"{span!r} is not a number or a range"
+    numbers = []
+    for bound in bounds:
+        number = names.get(bound, int(bound) if bound.isdigit() else None)
+        if number is None:
+            return f"{bound!r} is not a number"
+        if not low <= number <= high:
+            return f"{number} is out of range {low}-{high}"
+        numbers.append(number)
+    if len(numbers) == 2 and numbers[0] > numbers[1]:
+        return f"range {span!r} runs backwards"
+    return None
 
 
 @dataclass
@@ -233,6 +332,10 @@ class VertexDouble:
     # Checks an uploaded model's artifactUri, as the real API reads the folder: returns why it
     # holds no model (the upload is answered 400 with that), or None. None: no check.
     artifact_check: Callable[[str], str | None] | None = None
+    # None: any. Else the one project the caller may use, and the region of the regional
+    # endpoint this double plays (module doc).
+    project: str | None = None
+    location: str | None = None
 
     def __post_init__(self) -> None:
         self.jobs: dict[str, _Job] = {}
@@ -386,13 +489,7 @@ class VertexDouble:
                 raise _HttpError(fault.status, f"injected fault {fault.status} (answer lost)")
         except _HttpError as e:
             status = e.status
-            payload = {
-                "error": {
-                    "code": e.status,
-                    "message": e.message,
-                    "status": _STATUS_NAMES.get(e.status, "UNKNOWN"),
-                }
-            }
+            payload = {"error": {"code": e.status, "message": e.message, "status": e.code_name}}
         request.status = status
         data = json.dumps(payload).encode()
         http.send_response(status)
@@ -405,22 +502,74 @@ class VertexDouble:
         for method, pattern, handler in _ROUTES:
             match = pattern.fullmatch(request.path)
             if match and method == request.method:
+                self._check_parent(match.groupdict())
                 with self._lock:
                     return 200, getattr(self, "_" + handler)(request, ints, **match.groupdict())
         with self._lock:
             self.unhandled.append(request)
         raise _HttpError(404, f"double does not serve {request.method} {request.path}")
 
+    def _check_parent(self, names: dict[str, str | None]) -> None:
+        """The project and location of the request's resource name (module doc)."""
+        project, location = names.get("project"), names.get("location")
+        if project is not None and self.project is not None and project != self.project:
+            raise _HttpError(
+                403,
+                f"Permission denied on resource project {project} (or it may not exist)",
+            )
+        if location is not None and self.location is not None and location != self.location:
+            raise _HttpError(
+                400,
+                f"Location {location} does not match the endpoint's region {self.location}: "
+                f"use {location}-aiplatform.googleapis.com",
+            )
+
     # -- endpoints (called with the lock held) ---------------------------------------------------
+
+    @staticmethod
+    def _check_display_name(value: object, what: str, required: bool) -> None:
+        if required and not value:
+            raise _HttpError(400, f"{what} is required")
+        if isinstance(value, str) and len(value) > _MAX_DISPLAY_NAME:
+            raise _HttpError(
+                400, f"{what} has {len(value)} characters; at most {_MAX_DISPLAY_NAME}"
+            )
+
+    def _check_job(self, job: dict, what: str) -> None:
+        """A PipelineJob the service would run (module doc)."""
+        spec = job.get("pipelineSpec")
+        if not spec:
+            raise _HttpError(400, f"{what}.pipeline_spec is required")
+        self._check_display_name(job.get("displayName"), f"{what}.display_name", False)
+        self._check_labels(job.get("labels"), f"{what}.labels")
+        runtime = job.get("runtimeConfig") or {}
+        root = runtime.get("gcsOutputDirectory") or spec.get("defaultPipelineRoot")
+        if not root:
+            raise _HttpError(400, f"{what}.runtime_config.gcs_output_directory is required")
+        if not str(root).startswith("gs://"):
+            raise _HttpError(400, f"{what}: pipeline root {root!r} is not a gs:// folder")
+        declared = (spec.get("root") or {}).get("inputDefinitions", {}).get("parameters", {})
+        unknown = sorted(set(runtime.get("parameterValues") or {}) - set(declared))
+        if unknown:
+            raise _HttpError(
+                400,
+                f"{what}: the pipeline parameters {unknown} are not found in the pipeline "
+                "job input definitions",
+            )
 
     def _create_job(self, request: Request, ints: bool, project: str, location: str) -> dict:
         job_id = (request.query.get("pipelineJobId") or [f"job-{next(self._ids)}"])[0]
+        if not _JOB_ID.fullmatch(job_id):
+            raise _HttpError(
+                400,
+                f"pipeline_job_id {job_id!r}: at most 128 of lowercase letters, digits and "
+                "'-', starting with a letter",
+            )
         name = f"projects/{project}/locations/{location}/pipelineJobs/{job_id}"
         if name in self.jobs:
             raise _HttpError(409, f"PipelineJob {name} already exists")
         body = request.body or {}
-        if not body.get("pipelineSpec"):
-            raise _HttpError(400, "pipeline_spec is required")
+        self._check_job(body, "pipeline_job")
         resource = dict(body, name=name, createTime=_now(), updateTime=_now())
         outcome = self.outcome(resource)
         if outcome not in ("SUCCEEDED", "FAILED", "CANCELLED"):
@@ -448,19 +597,32 @@ class VertexDouble:
             view["error"] = {"code": 9, "message": "The DAG failed because some tasks failed."}
         if state == "PIPELINE_STATE_CANCELLED":
             view["error"] = {"code": 1, "message": "The pipeline was cancelled."}
-        return view
+        return _omit_zero(view)
 
     def _create_schedule(self, request: Request, ints: bool, project: str, location: str) -> dict:
         body = request.body or {}
-        for required in (
-            "displayName",
-            "cron",
-            "createPipelineJobRequest",
-            "maxConcurrentRunCount",
-        ):
+        for required in ("displayName", "cron", "createPipelineJobRequest"):
             if not body.get(required):
                 raise _HttpError(400, f"schedule.{required} is required")
-        name = f"projects/{project}/locations/{location}/schedules/{next(self._ids)}"
+        self._check_display_name(body["displayName"], "schedule.display_name", True)
+        problem = cron_problem(str(body["cron"]))
+        if problem:
+            raise _HttpError(400, f"schedule.cron {body['cron']!r}: {problem}")
+        count = str(body.get("maxConcurrentRunCount") or "0")  # int64: a string in JSON
+        if not count.isdigit() or int(count) < 1:
+            raise _HttpError(400, "schedule.max_concurrent_run_count must be a positive number")
+        create = body["createPipelineJobRequest"]
+        parent = f"projects/{project}/locations/{location}"
+        if create.get("parent") != parent:
+            raise _HttpError(
+                400,
+                f"schedule.create_pipeline_job_request.parent {create.get('parent')!r} is not "
+                f"the schedule's parent {parent!r}",
+            )
+        self._check_job(
+            create.get("pipelineJob") or {}, "schedule.create_pipeline_job_request.pipeline_job"
+        )
+        name = f"{parent}/schedules/{next(self._ids)}"
         self.schedules[name] = dict(
             body, name=name, state="ACTIVE", createTime=_now(), updateTime=_now()
         )
@@ -470,7 +632,7 @@ class VertexDouble:
         view = dict(self.schedules[name])
         if ints:
             view["state"] = SCHEDULE_STATES[view["state"]]
-        return view
+        return _omit_zero(view)
 
     def _list_schedules(self, request: Request, ints: bool, project: str, location: str) -> dict:
         parent = f"projects/{project}/locations/{location}/"
@@ -600,7 +762,13 @@ class VertexDouble:
             view["supportedDeploymentResourcesTypes"] = [
                 DEPLOYMENT_RESOURCES_TYPES[t] for t in view["supportedDeploymentResourcesTypes"]
             ]
-        return view
+        return _omit_zero(view)
+
+    @staticmethod
+    def _endpoint_view(endpoint: dict) -> dict:
+        view = json.loads(json.dumps(endpoint))
+        view["deployedModels"] = [_omit_zero(m) for m in view["deployedModels"]]
+        return _omit_zero(view)
 
     def _upload_model(self, request: Request, ints: bool, project: str, location: str) -> dict:
         body = request.body or {}
@@ -759,7 +927,8 @@ class VertexDouble:
                 createTime=_now(),
                 updateTime=_now(),
             )
-            return dict(self.endpoints[name], **{"@type": _API_TYPES + "Endpoint"})
+            view = self._endpoint_view(self.endpoints[name])
+            return dict(view, **{"@type": _API_TYPES + "Endpoint"})
 
         return self._start_operation(
             name, "create_endpoint", "CreateEndpointOperationMetadata", effect
@@ -768,13 +937,13 @@ class VertexDouble:
     def _get_endpoint(
         self, request: Request, ints: bool, project: str, location: str, id: str
     ) -> dict:
-        return self._endpoint(project, location, id)
+        return self._endpoint_view(self._endpoint(project, location, id))
 
     def _list_endpoints(self, request: Request, ints: bool, project: str, location: str) -> dict:
         parent = f"projects/{project}/locations/{location}/"
         endpoints = [e for n, e in self.endpoints.items() if n.startswith(parent)]
         page, token = self._page(request, endpoints)
-        answer: dict = {"endpoints": page}
+        answer: dict = {"endpoints": [self._endpoint_view(e) for e in page]}
         if token:
             answer["nextPageToken"] = token
         return answer
@@ -824,7 +993,7 @@ class VertexDouble:
             raise _HttpError(400, "endpoint.display_name is required")
         self._check_labels(changes.get("labels"), "endpoint.labels")
         endpoint.update(changes, updateTime=_now(), etag=str(next(self._ids)))
-        return endpoint
+        return self._endpoint_view(endpoint)
 
     def _deploy_model(
         self, request: Request, ints: bool, project: str, location: str, id: str
@@ -895,6 +1064,7 @@ class VertexDouble:
                 400,
                 f"DeployedModel {deployed_id} still has {split[deployed_id]}% of the traffic: "
                 "give it 0% first or pass a traffic_split without it",
+                "FAILED_PRECONDITION",
             )
 
         def effect() -> dict:

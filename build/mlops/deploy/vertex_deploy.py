@@ -23,6 +23,10 @@ google-cloud-aiplatform SDK.
 - Step caching: `enable_caching` None submits each task's option as compiled; False makes the
   SDK set enableCache false on every task of every DAG of the submitted pipelineSpec, for the
   job and for the schedule's jobs alike.
+- What Vertex AI would refuse whatever the moment (a cron it does not parse, a display name
+  over 128 characters) is refused before any request: found only at the schedule, it would
+  fail the deploy after the integration run had been awaited. Answers that cannot change on a
+  retry (400, 404, 409 on a first submit) fail at once.
 """
 
 from __future__ import annotations
@@ -48,6 +52,18 @@ FAILED_STATES = ("PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED")
 
 _SDK_LOCK = threading.Lock()
 T = TypeVar("T")
+MAX_DISPLAY_NAME = 128  # Vertex AI's limit on pipeline job and schedule display names
+SCHEDULE_SUFFIX = "-schedule"
+# A schedule's cron as Vertex AI takes it: five unix-cron fields, optionally after an IANA time
+# zone (Schedule.cron in the v1 REST reference): (name, lowest, highest, names for numbers).
+_CRON_TZ = re.compile(r"^(?:CRON_TZ|TZ)=(?P<zone>\S+)\s+(?P<rest>.*)$")
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("", *"JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())),
+    ("day of week", 0, 7, tuple("SUN MON TUE WED THU FRI SAT".split())),
+)
 
 
 def say(message: str) -> None:
@@ -81,6 +97,74 @@ def job_id(display_name: str) -> str:
         slug = f"p-{slug}".rstrip("-")
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     return f"{slug[:100].rstrip('-')}-{stamp}-{secrets.token_hex(3)}"
+
+
+def cron_problem(cron: str) -> str | None:
+    """Why Vertex AI would refuse this schedule cron, or None."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = cron.strip()
+    tz = _CRON_TZ.match(text)
+    if tz:
+        try:
+            ZoneInfo(tz["zone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            return f"{tz['zone']!r} is not an IANA time zone"
+        text = tz["rest"]
+    fields = text.split()
+    if len(fields) != 5:
+        return f"it has {len(fields)} fields, not 5 (minute hour day-of-month month day-of-week)"
+    for value, (what, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in value.upper().split(","):
+            problem = _cron_item_problem(item, low, high, names)
+            if problem:
+                return f"{what} {value!r}: {problem}"
+    return None
+
+
+def _cron_item_problem(item: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
+    span, slash, step = item.partition("/")
+    if slash and not (step.isdigit() and int(step) >= 1):
+        return f"step {step!r} is not a positive number"
+    if span == "*":
+        return None
+    bounds = span.split("-")
+    if len(bounds) > 2:
+        return f"{span!r} is not a number or a range"
+    numbers = []
+    for bound in bounds:
+        if bound.isdigit():
+            number = int(bound)
+        elif bound and bound in names:
+            number = names.index(bound)
+        else:
+            return f"{bound!r} is not a number" + (
+                f" nor one of {'/'.join(n for n in names if n)}" if names else ""
+            )
+        if not low <= number <= high:
+            return f"{number} is outside {low}-{high}"
+        numbers.append(number)
+    if len(numbers) == 2 and numbers[0] > numbers[1]:
+        return f"the range {span!r} runs backwards"
+    return None
+
+
+def _check_before_any_request(target: _Target, display_name: str, cron: str | None) -> None:
+    names = [("pipeline job display name", display_name)]
+    if cron:
+        names.append(("schedule display name", display_name + SCHEDULE_SUFFIX))
+        problem = cron_problem(cron)
+        if problem:
+            raise BuildError(
+                f"{target.where()}: Vertex AI would refuse the schedule cron {cron!r}: "
+                f"{problem}; use five unix-cron fields, optionally after TZ=<IANA time zone>"
+            )
+    for what, name in names:
+        if len(name) > MAX_DISPLAY_NAME:
+            raise BuildError(
+                f"{target.where()}: the {what} {name!r} has {len(name)} characters; Vertex AI "
+                f"takes at most {MAX_DISPLAY_NAME}"
+            )
 
 
 @contextlib.contextmanager
@@ -156,6 +240,8 @@ def _call(target: _Target, what: str, fn: Callable[[int], T]) -> T:
             raise BuildError(
                 f"{target.where()}: could not {what}: Vertex AI answered {e.code} {_reason(e)}"
             ) from e
+        except ValueError as e:  # the SDK's own checks, before any request
+            raise BuildError(f"{target.where()}: could not {what}: {e}") from e
     raise AssertionError("unreachable")
 
 
@@ -323,6 +409,7 @@ def deploy(
     target = _Target(env, project, location, endpoint, retry_backoff_s)
     if not ir_path.is_file():
         raise BuildError(f"{target.where()}: pipeline IR {ir_path} not found")
+    _check_before_any_request(target, display_name, cron)
     # Checked before any request: Vertex AI would refuse them only once the job is submitted.
     parameters = dict(
         parameter_check.check(parameter_check.spec_of(ir_path.read_text()), parameters)
@@ -354,6 +441,6 @@ def deploy(
             record["job"], record["state"] = _run(target, new_job(), timeout_s, poll_s)
         if cron:
             record["schedule"] = _replace_schedule(
-                target, new_job(), f"{display_name}-schedule", cron, credentials
+                target, new_job(), display_name + SCHEDULE_SUFFIX, cron, credentials
             )
     return record
