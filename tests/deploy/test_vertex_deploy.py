@@ -266,3 +266,170 @@ def test_parameters_the_pipeline_does_not_take_are_refused_before_any_request(
     with pytest.raises(ParameterError, match=message):
         deploy(ir, double, parameters=parameters, cron="0 3 * * *")
     assert double.requests == [] and double.jobs == {} and double.schedules == {}
+
+
+# -- the double refuses what Vertex AI refuses, so the tests above can fail ---------------------
+
+
+def _job_body(ir, **changes) -> dict:
+    import yaml
+
+    body = {
+        "displayName": "tiny",
+        "pipelineSpec": yaml.safe_load(ir.read_text()),
+        "runtimeConfig": {"gcsOutputDirectory": "gs://b/root", "parameterValues": {"msg": "x"}},
+    }
+    body.update(changes)
+    return body
+
+
+def _post_job(double, body, job_id):
+    import requests
+
+    return requests.post(
+        f"{double.url}/v1/projects/{PROJECT}/locations/{LOCATION}/pipelineJobs",
+        params={"pipelineJobId": job_id},
+        json=body,
+        timeout=10,
+    )
+
+
+@pytest.mark.parametrize(
+    "job_id",
+    ["Tiny-1", "1tiny", "tiny_1", "tiny.1", "a" * 129, "-tiny"],
+)
+def test_double_refuses_job_ids_vertex_refuses(ir, double, job_id):
+    answer = _post_job(double, _job_body(ir), job_id)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert double.jobs == {}
+
+
+def test_double_refuses_a_duplicate_job_and_jobs_it_cannot_run(ir, double):
+    assert _post_job(double, _job_body(ir), "a" + "-9" * 63 + "z").status_code == 200  # 128
+    again = _post_job(double, _job_body(ir), "a" + "-9" * 63 + "z")
+    assert (again.status_code, again.json()["error"]["status"]) == (409, "ALREADY_EXISTS")
+    refused = {
+        "no pipeline root": _job_body(ir, runtimeConfig={"parameterValues": {"msg": "x"}}),
+        "undeclared parameter": _job_body(
+            ir, runtimeConfig={"gcsOutputDirectory": "gs://b/r", "parameterValues": {"m": "x"}}
+        ),
+        "display name": _job_body(ir, displayName="d" * 129),
+        "label": _job_body(ir, labels={"commit": "ABC"}),
+    }
+    for why, body in refused.items():
+        assert _post_job(double, body, "refused").status_code == 400, why
+    assert len(double.jobs) == 1
+
+
+def test_double_answers_zero_values_left_out(ir, double):
+    import requests
+
+    _post_job(double, _job_body(ir, labels={}, description=""), "zero")
+    (name,) = double.jobs
+    view = requests.get(f"{double.url}/v1/{name}", timeout=10).json()
+    assert "labels" not in view and "description" not in view
+    assert view["state"] == "PIPELINE_STATE_PENDING" and view["displayName"] == "tiny"
+
+
+def test_double_checks_project_and_region(ir, double):
+    double.project, double.location = PROJECT, "europe-west1"
+    with pytest.raises(BuildError, match=r"could not submit .*400 .*does not match the endpoint"):
+        deploy(ir, double)
+    with pytest.raises(BuildError, match=r"credentials were refused.*403"):
+        deploy(ir, double, location="europe-west1", project="other-project")
+    api = [r.status for r in double.requests if r.path.startswith("/v1/")]
+    assert api == [400, 403]  # neither retried
+    assert deploy(ir, double, location="europe-west1")["state"] == "PIPELINE_STATE_SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "0 3 * *",
+        "0 0 3 * * *",  # KFP's six fields, seconds first
+        "60 3 * * *",
+        "0 24 * * *",
+        "0 3 0 * *",
+        "0 3 * 13 *",
+        "0 3 * * 8",
+        "0 3 * * ?",
+        "0 3 L * *",
+        "*/0 3 * * *",
+        "30-10 3 * * *",
+        "0 3 * * MON-FOO",
+        "TZ=Mars/Olympus_Mons 0 3 * * *",
+    ],
+)
+def test_a_cron_vertex_refuses_stops_the_deploy_before_any_request(ir, double, cron):
+    import requests
+
+    from vertex_double import cron_problem
+
+    assert cron_problem(cron) is not None  # the double would refuse it
+    with pytest.raises(BuildError, match=r"'dev'.*Vertex AI would refuse the schedule cron"):
+        deploy(ir, double, cron=cron)
+    assert double.requests == []
+    # Sent anyway, the double refuses it as the service does.
+    (created,) = [deploy(ir, double, run=False, cron="0 3 * * *")["schedule"]]
+    body = dict(double.schedules[created], cron=cron)
+    parent = created.rsplit("/", 1)[0]  # projects/.../locations/.../schedules
+    answer = requests.post(f"{double.url}/v1/{parent}", json=body, timeout=10)
+    assert answer.status_code == 400 and "schedule.cron" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "TZ=Europe/Paris 0 3 * * *",
+        "CRON_TZ=America/New_York 1 * * * *",
+        "*/15 0-6,22 1 jan-MAR MON-FRI",
+        "0 3 * * 7",
+    ],
+)
+def test_crons_vertex_takes_are_deployed(ir, double, cron):
+    record = deploy(ir, double, run=False, cron=cron)
+    assert double.schedules[record["schedule"]]["cron"] == cron
+
+
+def test_the_schedule_request_is_checked_as_the_service_checks_it(ir, double):
+    record = deploy(ir, double, run=False, cron="0 3 * * *")
+    (request,) = double.calls("POST", SCHEDULES)
+    assert request.status == 200
+    create = request.body["createPipelineJobRequest"]
+    assert create["parent"] == f"projects/{PROJECT}/locations/{LOCATION}"
+    assert request.body["maxConcurrentRunCount"] == "1"
+    import requests
+
+    url = f"{double.url}/v1/projects/{PROJECT}/locations/{LOCATION}/schedules"
+    for change in (
+        {"createPipelineJobRequest": dict(create, parent="projects/p/locations/us-east1")},
+        {"maxConcurrentRunCount": "0"},
+        {"displayName": "s" * 129},
+        {
+            "createPipelineJobRequest": dict(
+                create, pipelineJob=dict(create["pipelineJob"], runtimeConfig={})
+            )
+        },
+    ):
+        answer = requests.post(url, json={**request.body, **change}, timeout=10)
+        assert answer.status_code == 400, change
+    assert list(double.schedules) == [record["schedule"]]
+
+
+def test_a_display_name_vertex_refuses_stops_the_deploy_before_any_request(ir, double):
+    # 120 characters are a valid job display name; the schedule's adds 9.
+    with pytest.raises(BuildError, match=r"schedule display name .* 129 characters"):
+        deploy(ir, double, display_name="t" * 120, cron="0 3 * * *")
+    with pytest.raises(BuildError, match=r"pipeline job display name .* 129 characters"):
+        deploy(ir, double, display_name="t" * 129)
+    assert double.requests == []
+
+
+@pytest.mark.parametrize("status", [400, 404, 409])
+def test_answers_that_cannot_change_are_not_retried(ir, double, status):
+    double.inject(status, times=None, method="POST", path=JOBS)
+    with pytest.raises(BuildError, match=rf"could not submit pipeline job .*{status}"):
+        deploy(ir, double, cron="0 3 * * *")
+    assert len(double.calls("POST", JOBS)) == 1
+    assert double.calls("POST", SCHEDULES) == []  # nothing after the failed run

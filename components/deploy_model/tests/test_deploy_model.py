@@ -4,10 +4,8 @@ version recorded as unchanged, its outputs, and exit code 2 on bad input."""
 
 import json
 import shutil
-import sys
-import types
+import uuid
 
-import deploy_model
 import pytest
 from deploy_model import main as dm
 from deploy_model.digest import content_digest
@@ -222,73 +220,114 @@ def test_bad_inputs_exit_2(tmp_path, model_dirs, registry_root, capsys):
     )
 
 
-def test_vertex_target_pushes_to_gcs_and_calls_the_vertex_module(
-    tmp_path, model_dirs, gcs, monkeypatch
-):
-    """deploy_model.vertex is another engineer's module; here a recording stand-in with its
-    agreed interface checks what main passes to it (its own tests cover Vertex AI)."""
+PROJECT, LOCATION = "proj-vx", "europe-west1"
+IMAGE = "europe-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+
+
+@pytest.fixture
+def vertex_double(gcs, monkeypatch):
+    """tests/doubles/vertex_double.py for this project and region only, reading uploaded
+    model folders on the Cloud Storage emulator as the real API reads the artifact_uri."""
+    from deploy_model import vertex
+    from vertex_double import VertexDouble
+
     client, _ = gcs
-    client.create_bucket("vx")
-    calls = []
 
-    class VertexTarget:
-        def __init__(self, **kw):
-            self.__dict__.update(kw)
+    def artifact_check(uri: str) -> str | None:
+        bucket, _, prefix = uri.removeprefix("gs://").partition("/")
+        names = {b.name for b in client.list_blobs(bucket, prefix=prefix.rstrip("/") + "/")}
+        if f"{prefix.rstrip('/')}/saved_model.pb" not in names:
+            return "is expected to contain exactly one of: [saved_model.pb, saved_model.pbtxt]"
+        return None
 
-    fake = types.ModuleType("deploy_model.vertex")
-    fake.VertexTarget = VertexTarget
-    fake.deploy = lambda t, uri, pct, labels: (
-        calls.append(("deploy", t, uri, pct, labels)) or {"deployed_model_id": "dm-1"}
-    )
-    fake.promote = lambda t: calls.append(("promote", t)) or {"promoted": True}
-    fake.rollback = lambda t: calls.append(("rollback", t)) or {"rolled_back": True}
-    monkeypatch.setitem(sys.modules, "deploy_model.vertex", fake)
-    monkeypatch.setattr(deploy_model, "vertex", fake, raising=False)
-    vertex = {"project": "p", "location": "europe-west1", "endpoint": "ep", "serving_image": "img"}
-    blessing = _blessing(tmp_path, "BLESSED")
-    args = dict(registry="gs://vx/reg", model_name="taxi", target="vertex", vertex=vertex)
-
-    first = dm.run("deploy", model=str(model_dirs[1]), blessing=str(blessing), **args)
-    second = dm.run("deploy", model=str(model_dirs[2]), blessing=str(blessing), **args)
-    assert first["vertex"] == {"deployed_model_id": "dm-1"} and second["canary"]["version"] == 2
-    (_, target, uri, pct, labels), (_, _, uri2, pct2, _) = calls
-    assert (uri, pct, uri2, pct2) == ("gs://vx/reg/taxi/1", 100, "gs://vx/reg/taxi/2", 10)
-    assert (target.project, target.location, target.endpoint) == ("p", "europe-west1", "ep")
-    assert target.model_display_name == "taxi" and target.serving_image == "img"
-    assert labels["registry_version"] == "1"
-    assert dm.run("promote", **args)["stable"] == 2 and calls[-1][0] == "promote"
-    assert dm.run("rollback", **args)["stable"] == 1 and calls[-1][0] == "rollback"
-    # The stable version's content again: nothing uploaded, nothing deployed on Vertex AI.
-    again = dm.run("deploy", model=str(model_dirs[1]), blessing=str(blessing), **args)
-    assert again["unchanged"] is True and (again["version"], again["role"]) == (1, "stable")
-    assert again["vertex"] is None and calls[-1][0] == "rollback" and len(calls) == 4
-    assert Registry("gs://vx/reg", "taxi").versions() == [1, 2]
-    with pytest.raises(dm.InputError, match="vertex_endpoint"):
-        dm.run("promote", **{**args, "vertex": {**vertex, "endpoint": None}})
+    monkeypatch.setattr(vertex, "BACKOFF_S", 0.01)
+    with VertexDouble(project=PROJECT, location=LOCATION, artifact_check=artifact_check) as d:
+        yield d
+        assert d.unhandled == [], "the SDK called endpoints the double does not serve"
 
 
-def test_a_vertex_failure_exits_1_and_leaves_serving_json(tmp_path, model_dirs, gcs, monkeypatch):
-    client, _ = gcs
-    client.create_bucket("vxfail")
-
-    class VertexDeployError(Exception):
-        pass
-
-    def refuse(*args):
-        raise VertexDeployError("endpoint ep: permission denied")
-
-    fake = types.ModuleType("deploy_model.vertex")
-    fake.VertexTarget = lambda **kw: types.SimpleNamespace(**kw)
-    fake.deploy = refuse
-    monkeypatch.setitem(sys.modules, "deploy_model.vertex", fake)
-    monkeypatch.setattr(deploy_model, "vertex", fake, raising=False)
-    argv = [
-        "--registry", "gs://vxfail/reg", "--model-name", "taxi", "--target", "vertex",
-        "--model", str(model_dirs[1]), "--blessing", str(_blessing(tmp_path, "BLESSED")),
-        "--vertex-project", "p", "--vertex-location", "l", "--vertex-endpoint", "ep",
-        "--vertex-serving-image", "img",
+def _vertex_argv(double, registry: str, *mode: str) -> list[str]:
+    return [
+        *mode,
+        "--registry", registry, "--model-name", "taxi", "--target", "vertex",
+        "--vertex-project", PROJECT, "--vertex-location", LOCATION,
+        "--vertex-endpoint", "taxi-endpoint", "--vertex-serving-image", IMAGE,
+        "--vertex-api-endpoint", double.url,
     ]  # fmt: skip
-    with pytest.raises(SystemExit) as e:
+
+
+def _traffic(double) -> dict[str, int]:
+    """Model version id -> traffic percent on the double's endpoint."""
+    (endpoint,) = double.endpoints_named("taxi-endpoint")
+    split = endpoint["trafficSplit"]
+    return {m["modelVersionId"]: split.get(m["id"], 0) for m in endpoint["deployedModels"]}
+
+
+def test_vertex_target_from_the_command_line_through_the_real_vertex_module(
+    tmp_path, model_dirs, gcs, vertex_double, capsys
+):
+    """main's real argv through deploy_model.vertex and the aiplatform SDK to the double: a
+    field the real VertexTarget or the SDK rejects, or a value passed to the wrong field,
+    fails here."""
+    client, _ = gcs
+    bucket = f"vx-{uuid.uuid4().hex[:8]}"  # the emulator lives for the whole session
+    client.create_bucket(bucket)
+    registry = f"gs://{bucket}/reg"
+    blessing = str(_blessing(tmp_path, "BLESSED"))
+
+    def deploy(n: int, out: str) -> dict:
+        argv = _vertex_argv(vertex_double, registry, "--mode", "deploy")
+        argv += ["--model", str(model_dirs[n]), "--blessing", blessing, "--canary-percent", "10"]
+        argv += ["--deployment", str(tmp_path / out)]
         dm.main(argv)
-    assert e.value.code == 1
-    assert Registry("gs://vxfail/reg", "taxi").status()["stable"] is None
+        return json.loads((tmp_path / out / "deployment.json").read_text())
+
+    first = deploy(1, "a")
+    assert (first["version"], first["stable"], first["canary"]) == (1, 1, None)
+    (v1,) = vertex_double.model_versions("taxi")
+    assert v1["name"].startswith(f"projects/{PROJECT}/locations/{LOCATION}/models/")
+    assert v1["artifactUri"] == f"{registry}/taxi/1" and v1["containerSpec"]["imageUri"] == IMAGE
+    assert v1["labels"]["model_name"] == "taxi" and v1["labels"]["registry_version"] == "1"
+    assert first["vertex"]["model"] == v1["name"] and first["vertex"]["version_id"] == "1"
+    assert _traffic(vertex_double) == {"1": 100}
+
+    second = deploy(2, "b")
+    assert second["canary"] == {"version": 2, "traffic_percent": 10}
+    assert _traffic(vertex_double) == {"1": 90, "2": 10}
+    assert second["vertex"]["canary"] == second["vertex"]["deployed_model_id"]
+
+    ramp = ["--mode", "ramp", "--canary-percent", "40", "--expect-canary", "2"]
+    dm.main(_vertex_argv(vertex_double, registry, *ramp) + ["--deployment", str(tmp_path / "r")])
+    record = json.loads((tmp_path / "r" / "deployment.json").read_text())
+    assert record["vertex"]["canary_percent"] == 40 and record["canary"]["traffic_percent"] == 40
+    assert _traffic(vertex_double) == {"1": 60, "2": 40}
+    dm.main(_vertex_argv(vertex_double, registry, "--mode", "promote"))
+    assert _traffic(vertex_double) == {"2": 100}
+    assert Registry(registry, "taxi").status()["stable"] == 2
+
+    # The stable version's content again: nothing uploaded, nothing deployed on Vertex AI.
+    uploads = len(vertex_double.calls("POST", "/models:upload$"))
+    again = deploy(2, "c")
+    assert again["unchanged"] is True and again["vertex"] is None
+    assert len(vertex_double.calls("POST", "/models:upload$")) == uploads
+    # A missing Vertex AI flag is named before anything is pushed.
+    argv = _vertex_argv(vertex_double, registry, "--mode", "rollback")
+    del argv[argv.index("--vertex-endpoint") : argv.index("--vertex-endpoint") + 2]
+    code, err = _exit_code(argv, capsys)
+    assert code == 2 and "target vertex needs vertex_endpoint" in err
+
+
+def test_a_vertex_failure_exits_1_and_leaves_serving_json(
+    tmp_path, model_dirs, gcs, vertex_double, capsys
+):
+    client, _ = gcs
+    bucket = f"vxfail-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(bucket)
+    registry = f"gs://{bucket}/reg"
+    vertex_double.fail_operation("deploy_model", message="Model server never became ready.")
+    argv = _vertex_argv(vertex_double, registry, "--mode", "deploy")
+    argv += ["--model", str(model_dirs[1]), "--blessing", str(_blessing(tmp_path, "BLESSED"))]
+    code, err = _exit_code(argv, capsys)
+    assert code == 1
+    assert err.startswith("deploy_model: Vertex AI: ") and "never became ready" in err
+    assert Registry(registry, "taxi").status()["stable"] is None
