@@ -388,7 +388,8 @@ def test_double_rejects_bad_traffic_splits_and_unknown_models(gcs, double, targe
     assert deploy(f"{model}@1", {deployed_id: 50, "0": 50}).status_code == 200
     second = endpoint_state(double)["deployedModels"][1]["id"]
     body = {"deployedModelId": deployed_id}
-    assert requests.post(undeploy, json=body, timeout=10).status_code == 400
+    refused = requests.post(undeploy, json=body, timeout=10)
+    assert (refused.status_code, refused.json()["error"]["status"]) == (400, "FAILED_PRECONDITION")
     body["trafficSplit"] = {second: 100}
     assert requests.post(undeploy, json=body, timeout=10).status_code == 200
     assert endpoint_state(double)["trafficSplit"] == {second: 100}
