@@ -7,8 +7,10 @@ import re
 import socket
 
 import pytest
+import requests
+import yaml
 from google.auth.credentials import AnonymousCredentials, Credentials
-from vertex_double import VertexDouble
+from vertex_double import VertexDouble, cron_problem
 
 from mlops.core.errors import BuildError
 from mlops.deploy import vertex_deploy
@@ -272,8 +274,6 @@ def test_parameters_the_pipeline_does_not_take_are_refused_before_any_request(
 
 
 def _job_body(ir, **changes) -> dict:
-    import yaml
-
     body = {
         "displayName": "tiny",
         "pipelineSpec": yaml.safe_load(ir.read_text()),
@@ -284,8 +284,6 @@ def _job_body(ir, **changes) -> dict:
 
 
 def _post_job(double, body, job_id):
-    import requests
-
     return requests.post(
         f"{double.url}/v1/projects/{PROJECT}/locations/{LOCATION}/pipelineJobs",
         params={"pipelineJobId": job_id},
@@ -323,8 +321,6 @@ def test_double_refuses_a_duplicate_job_and_jobs_it_cannot_run(ir, double):
 
 
 def test_double_answers_zero_values_left_out(ir, double):
-    import requests
-
     _post_job(double, _job_body(ir, labels={}, description=""), "zero")
     (name,) = double.jobs
     view = requests.get(f"{double.url}/v1/{name}", timeout=10).json()
@@ -362,10 +358,6 @@ def test_double_checks_project_and_region(ir, double):
     ],
 )
 def test_a_cron_vertex_refuses_stops_the_deploy_before_any_request(ir, double, cron):
-    import requests
-
-    from vertex_double import cron_problem
-
     assert cron_problem(cron) is not None  # the double would refuse it
     with pytest.raises(BuildError, match=r"'dev'.*Vertex AI would refuse the schedule cron"):
         deploy(ir, double, cron=cron)
@@ -399,8 +391,6 @@ def test_the_schedule_request_is_checked_as_the_service_checks_it(ir, double):
     create = request.body["createPipelineJobRequest"]
     assert create["parent"] == f"projects/{PROJECT}/locations/{LOCATION}"
     assert request.body["maxConcurrentRunCount"] == "1"
-    import requests
-
     url = f"{double.url}/v1/projects/{PROJECT}/locations/{LOCATION}/schedules"
     for change in (
         {"createPipelineJobRequest": dict(create, parent="projects/p/locations/us-east1")},
