@@ -326,6 +326,8 @@ def test_double_answers_zero_values_left_out(ir, double):
     view = requests.get(f"{double.url}/v1/{name}", timeout=10).json()
     assert "labels" not in view and "description" not in view
     assert view["state"] == "PIPELINE_STATE_PENDING" and view["displayName"] == "tiny"
+    schedules = f"{double.url}/v1/projects/{PROJECT}/locations/{LOCATION}/schedules"
+    assert requests.get(schedules, timeout=10).json() == {}  # no empty "schedules" list
 
 
 def test_double_checks_project_and_region(ir, double):

@@ -650,7 +650,7 @@ class VertexDouble:
         answer: dict = {"schedules": [self._schedule_view(n, ints) for n in page]}
         if start + size < len(names):
             answer["nextPageToken"] = str(start + size)
-        return answer
+        return _omit_zero(answer)
 
     def _delete_schedule(
         self,
@@ -718,7 +718,7 @@ class VertexDouble:
             view["error"] = op.error
         elif op.response is not None:
             view["response"] = op.response
-        return view
+        return _omit_zero(view)
 
     def _get_operation(
         self,
@@ -881,7 +881,7 @@ class VertexDouble:
         answer: dict = {"models": [self._model_view(m, ints) for m in page]}
         if token:
             answer["nextPageToken"] = token
-        return answer
+        return _omit_zero(answer)
 
     def _page(self, request: Request, resources: list[dict]) -> tuple[list[dict], str]:
         """The page of `resources` (filtered by display name as asked) and the next token."""
@@ -946,7 +946,7 @@ class VertexDouble:
         answer: dict = {"endpoints": [self._endpoint_view(e) for e in page]}
         if token:
             answer["nextPageToken"] = token
-        return answer
+        return _omit_zero(answer)
 
     @staticmethod
     def _check_split(split: dict, ids: set[str], what: str) -> dict[str, int]:
