@@ -135,8 +135,9 @@ _API_TYPES = "type.googleapis.com/google.cloud.aiplatform.v1."
 _LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 _ALIAS = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]")
-_JOB_ID = re.compile(r"[a-z][-a-z0-9]{0,127}")  # module doc: pipelineJobId
-_MAX_DISPLAY_NAME = 128
+# R projects.locations.pipelineJobs/create (pipelineJobId); SDK constants/pipeline.py.
+_JOB_ID = re.compile(r"[a-z][-a-z0-9]{0,127}")
+_MAX_DISPLAY_NAME = 128  # SDK utils/__init__.py validate_display_name; R Schedule.displayName
 # Unix cron fields (module doc): (name, lowest, highest, names usable in place of numbers).
 _MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
 _DAYS = "SUN MON TUE WED THU FRI SAT".split()
@@ -278,7 +279,8 @@ def _omit_zero(view: dict) -> dict:
 
 
 def cron_problem(cron: str) -> str | None:
-    """Why Vertex AI would refuse this schedule cron (module doc), or None."""
+    """Why Vertex AI would refuse this schedule cron, or None (R projects.locations.schedules
+    #Schedule.cron; aiplatform_v1/types/schedule.py: unix cron, optional CRON_TZ=/TZ=)."""
     text = cron.strip()
     tz = _CRON_TZ.match(text)
     if tz:
@@ -510,7 +512,9 @@ class VertexDouble:
         raise _HttpError(404, f"double does not serve {request.method} {request.path}")
 
     def _check_parent(self, names: dict[str, str | None]) -> None:
-        """The project and location of the request's resource name (module doc)."""
+        """The project and location of the request's resource name: 403 for another project,
+        400 for another region than the regional endpoint's (SDK initializer.py
+        get_client_options: {location}-aiplatform.googleapis.com)."""
         project, location = names.get("project"), names.get("location")
         if project is not None and self.project is not None and project != self.project:
             raise _HttpError(
@@ -536,7 +540,9 @@ class VertexDouble:
             )
 
     def _check_job(self, job: dict, what: str) -> None:
-        """A PipelineJob the service would run (module doc)."""
+        """A PipelineJob the service would run: R projects.locations.pipelineJobs
+        (#RuntimeConfig gcsOutputDirectory Required, labels); SDK utils/pipeline_utils.py
+        (pipeline root, parameters declared by the spec)."""
         spec = job.get("pipelineSpec")
         if not spec:
             raise _HttpError(400, f"{what}.pipeline_spec is required")
@@ -566,7 +572,7 @@ class VertexDouble:
                 "'-', starting with a letter",
             )
         name = f"projects/{project}/locations/{location}/pipelineJobs/{job_id}"
-        if name in self.jobs:
+        if name in self.jobs:  # google.rpc.Code ALREADY_EXISTS: HTTP 409
             raise _HttpError(409, f"PipelineJob {name} already exists")
         body = request.body or {}
         self._check_job(body, "pipeline_job")
@@ -601,6 +607,8 @@ class VertexDouble:
 
     def _create_schedule(self, request: Request, ints: bool, project: str, location: str) -> dict:
         body = request.body or {}
+        # R projects.locations.schedules#Schedule: the fields marked Required, the cron, and
+        # createPipelineJobRequest.parent "projects/{project}/locations/{location}".
         for required in ("displayName", "cron", "createPipelineJobRequest"):
             if not body.get(required):
                 raise _HttpError(400, f"schedule.{required} is required")
@@ -1059,7 +1067,7 @@ class VertexDouble:
             split = self._check_split(body["trafficSplit"], ids, "traffic_split")
         else:
             split = dict(endpoint["trafficSplit"])
-        if remaining and split.get(deployed_id):
+        if remaining and split.get(deployed_id):  # a refusal of the state: google.rpc.Code
             raise _HttpError(
                 400,
                 f"DeployedModel {deployed_id} still has {split[deployed_id]}% of the traffic: "
