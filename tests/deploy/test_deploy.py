@@ -589,3 +589,27 @@ def test_kfp_run_and_recurring_run_check_their_parameters_against_the_spec(dev, 
     [run] = [r for r in kfp_api.runs.values() if r["display_name"] == "whole"]
     assert run["runtime_config"]["parameters"] == {"repeat": 2}
     assert type(run["runtime_config"]["parameters"]["repeat"]) is int
+
+
+def test_a_bad_parameter_of_a_later_pipeline_stops_the_deploy_before_the_first(
+    dev, kfp_api, gcs, project, monkeypatch
+):
+    """Every pipeline's run parameters are checked before any upload or request: a deploy
+    never stops half-way with the first pipelines deployed and the later ones not."""
+    hello = (project / "pipelines" / "hello_pipeline.py").read_text()
+    (project / "pipelines" / "hello_twice_pipeline.py").write_text(
+        hello.replace("hello-pipeline", "hello-twice-pipeline").replace(
+            "def hello_pipeline", "def hello_twice_pipeline"
+        )
+    )
+    root = dev()
+    settings = yaml.safe_load((root / "settings.yaml").read_text())
+    settings["pipelines"]["hello_twice_pipeline"] = {"parameters": {"repeat": "twice"}}
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings))
+    with pytest.raises(BuildError, match="hello_twice_pipeline.parameters.repeat is 'twice'"):
+        deploy.deploy(root, "dev")
+    assert kfp_api.requests == []
+    bucket = yaml.safe_load((root / "settings.yaml").read_text())["environments"]["dev"]
+    bucket_name = bucket["deploy"]["bucket"].removeprefix("gs://")
+    assert list(gcs.bucket(bucket_name).list_blobs()) == []
+    assert not (root / "dist/deployments/dev/hello_pipeline").exists()

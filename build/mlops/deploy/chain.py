@@ -68,12 +68,14 @@ def deploy_pipeline(
     module: Path,
     commit: str,
     cache_enabled: bool = True,
+    runs: list[tuple[str | None, dict]] | None = None,
 ) -> DeployRecord:
     pipeline = module.stem
     package = root / "dist" / pipeline / PACKAGE
     ir_text = _check_package(package, state, commit, settings)
     record = DeployRecord(root, settings.env, pipeline, commit, settings.target)
-    runs = _runs_per_usecase(root, pipeline, package, settings.env)
+    if runs is None:
+        runs = _runs_per_usecase(root, pipeline, package, settings.env)
     try:
         # What goes to the bucket and the orchestrator carries the environment's caching.
         submission = caching.prepare(package, ir_text, cache_enabled, record.folder)
@@ -217,4 +219,14 @@ def deploy(root: Path, env: str | None = None, approve: bool = False) -> list[De
         f"to {settings.bucket} and {settings.target}, step caching "
         f"{'as each pipeline sets it' if cache.enabled else 'off'}"
     )
-    return [deploy_pipeline(root, settings, state, m, commit, cache.enabled) for m in modules]
+    # Every package and every run's parameters are checked before the first request: a bad
+    # setting of the last pipeline must not leave the first ones deployed and the rest not.
+    runs = {}
+    for m in modules:
+        package = root / "dist" / m.stem / PACKAGE
+        _check_package(package, state, commit, settings)
+        runs[m.stem] = _runs_per_usecase(root, m.stem, package, settings.env)
+    return [
+        deploy_pipeline(root, settings, state, m, commit, cache.enabled, runs[m.stem])
+        for m in modules
+    ]
