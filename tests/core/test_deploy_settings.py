@@ -50,7 +50,23 @@ def _settings(tmp_path, deploy: dict, env="dev") -> Path:
             "deploy.target is 'argo'; use one of kfp, vertex, none",
         ),
         ({"target": "none"}, "deploy.bucket is missing"),
-        ({"bucket": "gs://b", "schedule": {"cron": "every day"}}, "is not a five-field cron"),
+        (
+            {"bucket": "gs://b", "schedule": {"cron": "every day"}},
+            "deploy.schedule.cron 'every day': it has 2 fields, not 5",
+        ),
+        (
+            {"bucket": "gs://b", "schedule": {"cron": "0 25 * * *"}},
+            "deploy.schedule.cron '0 25 * * *': hour '25': 25 is outside 0-23",
+        ),
+        (
+            {
+                "bucket": "gs://b",
+                "target": "kfp",
+                "kfp": {"host": "http://h"},
+                "schedule": {"cron": "TZ=Europe/Paris 0 3 * * *"},
+            },
+            "a time zone prefix is not taken here",
+        ),
         (
             {"bucket": "gs://b", "run": {"timeout_s": 0}},
             "deploy.run.timeout_s must be a positive number",

@@ -3,16 +3,15 @@ uploaded: every problem names the file, the environment and the field."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops.core import cron as cron_check
 from mlops.core.errors import BuildError
 from mlops.core.settings import load_raw
 
 TARGETS = ("kfp", "vertex", "none")
-_CRON_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
 
 
 @dataclass(frozen=True)
@@ -95,12 +94,10 @@ def load_deploy_settings(root: Path, env: str | None) -> DeploySettings:
         numbers[key] = value
     cron = get(deploy, "schedule.cron")
     if cron is not None:
-        fields = str(cron).split()
-        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            problems.append(
-                f"deploy.schedule.cron {cron!r} is not a five-field cron expression "
-                "(minute hour day-of-month month day-of-week)"
-            )
+        # Vertex AI takes a time zone before the fields; KFP's recurring runs are set in UTC.
+        found = cron_check.problem(str(cron), allow_time_zone=target == "vertex")
+        if found:
+            problems.append(f"deploy.schedule.cron {cron!r}: {found}")
     if problems:
         raise BuildError(f"{path} (environment {env!r}):\n  " + "\n  ".join(problems))
     return DeploySettings(

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mlops.core import cron as cron_check
 from mlops.core import parameter_check
 from mlops.core.errors import BuildError
 
@@ -54,18 +55,6 @@ _SDK_LOCK = threading.Lock()
 T = TypeVar("T")
 MAX_DISPLAY_NAME = 128  # Vertex AI's limit on pipeline job and schedule display names
 SCHEDULE_SUFFIX = "-schedule"
-# A schedule's cron as Vertex AI takes it: five unix-cron fields, optionally after an IANA time
-# zone (Schedule.cron in the v1 REST reference): (name, lowest, highest, names for numbers).
-_CRON_TZ = re.compile(r"^(?:CRON_TZ|TZ)=(?P<zone>\S+)\s+(?P<rest>.*)$")
-_CRON_FIELDS = (
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day of month", 1, 31, ()),
-    ("month", 1, 12, ("", *"JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())),
-    ("day of week", 0, 7, tuple("SUN MON TUE WED THU FRI SAT".split())),
-)
-
-
 def say(message: str) -> None:
     print(f"[deploy] vertex: {message}", flush=True)
 
@@ -99,61 +88,11 @@ def job_id(display_name: str) -> str:
     return f"{slug[:100].rstrip('-')}-{stamp}-{secrets.token_hex(3)}"
 
 
-def cron_problem(cron: str) -> str | None:
-    """Why Vertex AI would refuse this schedule cron, or None."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    text = cron.strip()
-    tz = _CRON_TZ.match(text)
-    if tz:
-        try:
-            ZoneInfo(tz["zone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            return f"{tz['zone']!r} is not an IANA time zone"
-        text = tz["rest"]
-    fields = text.split()
-    if len(fields) != 5:
-        return f"it has {len(fields)} fields, not 5 (minute hour day-of-month month day-of-week)"
-    for value, (what, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
-        for item in value.upper().split(","):
-            problem = _cron_item_problem(item, low, high, names)
-            if problem:
-                return f"{what} {value!r}: {problem}"
-    return None
-
-
-def _cron_item_problem(item: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
-    span, slash, step = item.partition("/")
-    if slash and not (step.isdigit() and int(step) >= 1):
-        return f"step {step!r} is not a positive number"
-    if span == "*":
-        return None
-    bounds = span.split("-")
-    if len(bounds) > 2:
-        return f"{span!r} is not a number or a range"
-    numbers = []
-    for bound in bounds:
-        if bound.isdigit():
-            number = int(bound)
-        elif bound and bound in names:
-            number = names.index(bound)
-        else:
-            return f"{bound!r} is not a number" + (
-                f" nor one of {'/'.join(n for n in names if n)}" if names else ""
-            )
-        if not low <= number <= high:
-            return f"{number} is outside {low}-{high}"
-        numbers.append(number)
-    if len(numbers) == 2 and numbers[0] > numbers[1]:
-        return f"the range {span!r} runs backwards"
-    return None
-
-
 def _check_before_any_request(target: _Target, display_name: str, cron: str | None) -> None:
     names = [("pipeline job display name", display_name)]
     if cron:
         names.append(("schedule display name", display_name + SCHEDULE_SUFFIX))
-        problem = cron_problem(cron)
+        problem = cron_check.problem(cron)
         if problem:
             raise BuildError(
                 f"{target.where()}: Vertex AI would refuse the schedule cron {cron!r}: "
