@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlops.core.errors import BuildError
+from mlops.core.pipeline_package import ir_documents
 
 # What the pipeline's parameter is, in the words of an error message.
 TYPE_WORDS = {
@@ -51,7 +50,7 @@ class Declared:
 def spec_of(ir_text: str) -> dict:
     """The PipelineSpec of a compiled pipeline's YAML (a second document, the platform spec,
     says nothing about parameters)."""
-    return next(iter(yaml.safe_load_all(ir_text)), None) or {}
+    return next(iter(ir_documents(ir_text)), None) or {}
 
 
 def declared(spec: dict) -> dict[str, Declared]:

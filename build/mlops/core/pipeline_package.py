@@ -8,6 +8,8 @@ import io
 import tarfile
 from pathlib import Path
 
+import yaml
+
 PACKAGE = "workflow.tar.gz"
 IR_NAME = "pipeline.yaml"
 
@@ -41,3 +43,13 @@ def images_of(ir: dict) -> tuple[str, ...]:
     """The container images a compiled pipeline's executors run."""
     executors = (ir.get("deploymentSpec") or {}).get("executors") or {}
     return tuple(sorted({e["container"]["image"] for e in executors.values() if "container" in e}))
+
+
+# libyaml's loader where PyYAML has it: a compiled pipeline is parsed several times per
+# deploy and run, and the pure-Python loader takes most of that time.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def ir_documents(ir_text: str) -> list[dict]:
+    """The documents of a compiled pipeline's YAML (the spec, then the platform spec if any)."""
+    return [d for d in yaml.load_all(ir_text, Loader=_LOADER) if d is not None]

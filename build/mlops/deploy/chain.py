@@ -8,8 +8,6 @@ import json
 import re
 from pathlib import Path
 
-import yaml
-
 from mlops.ci.build_state import BuildState
 from mlops.ci.compile import pipeline_modules
 from mlops.core import parameter_check, pipeline_parameters
@@ -17,7 +15,7 @@ from mlops.core.cache_settings import load_cache_settings
 from mlops.core.deploy_settings import DeploySettings, load_deploy_settings
 from mlops.core.errors import BuildError
 from mlops.core.git_info import commit_sha
-from mlops.core.pipeline_package import IR_NAME, PACKAGE, images_of, read_package
+from mlops.core.pipeline_package import IR_NAME, PACKAGE, images_of, ir_documents, read_package
 from mlops.core.settings import usecases
 from mlops.deploy import caching, upload
 from mlops.deploy.deploy_record import DeployRecord
@@ -46,7 +44,7 @@ def _check_package(package: Path, state: BuildState, commit: str, settings: Depl
     ir_text = read_package(package)
     wrong = [
         image
-        for image in images_of(yaml.safe_load(ir_text))
+        for image in images_of(ir_documents(ir_text)[0])
         if not image.startswith(f"{state.registry}/") or f":{commit}@sha256:" not in image
     ]
     if wrong:

@@ -8,10 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlops.core.errors import BuildError
-from mlops.core.pipeline_package import read_package
+from mlops.core.pipeline_package import ir_documents, read_package
 from mlops.local_runs.cache import CachePolicy, outputs_problem
 from mlops.local_runs.fingerprints import Fingerprints
 
@@ -21,7 +19,7 @@ class PartialRunError(BuildError):
 
 
 def pipeline_spec(package: Path) -> dict[str, Any]:
-    return next(d for d in yaml.safe_load_all(read_package(package)) if d and "root" in d)
+    return next(d for d in ir_documents(read_package(package)) if "root" in d)
 
 
 def _upstream(tasks: dict[str, Any]) -> dict[str, set[str]]:
