@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mlops.core import yaml_text
 from mlops.core.errors import BuildError
 
 # What the pipeline's parameter is, in the words of an error message.
@@ -51,7 +50,7 @@ class Declared:
 def spec_of(ir_text: str) -> dict:
     """The PipelineSpec of a compiled pipeline's YAML (a second document, the platform spec,
     says nothing about parameters)."""
-    return next(iter(yaml.safe_load_all(ir_text)), None) or {}
+    return next(iter(yaml_text.load_all(ir_text)), None) or {}
 
 
 def declared(spec: dict) -> dict[str, Declared]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from mlops.core import yaml_text
 from mlops.core.pipeline_package import PACKAGE, write_package
 
 
@@ -34,7 +35,7 @@ def pipeline_spec_of(spec: dict[str, Any]) -> dict[str, Any]:
 
 def spec_of(ir_text: str) -> dict[str, Any]:
     """The PipelineSpec of a pipeline YAML: its first document (a platform spec may follow)."""
-    return next(d for d in yaml.safe_load_all(ir_text) if d is not None)
+    return next(d for d in yaml_text.load_all(ir_text) if d is not None)
 
 
 def _dags(spec: dict[str, Any]) -> Iterator[tuple[str | None, dict[str, Any]]]:
@@ -71,7 +72,7 @@ def task_caching(spec: dict[str, Any], steps_only: bool = False) -> dict[str, bo
 def without_caching(ir_text: str) -> str:
     """The pipeline YAML with enableCache false on every task; any other document (the
     platform spec) is kept as it is."""
-    docs = [d for d in yaml.safe_load_all(ir_text) if d is not None]
+    docs = [d for d in yaml_text.load_all(ir_text) if d is not None]
     for _, tasks in _dags(docs[0]):
         for task in tasks.values():
             task["cachingOptions"] = {**(task.get("cachingOptions") or {}), "enableCache": False}

@@ -8,11 +8,9 @@ import json
 import re
 from pathlib import Path
 
-import yaml
-
 from mlops.ci.build_state import BuildState
 from mlops.ci.compile import pipeline_modules
-from mlops.core import parameter_check, pipeline_parameters
+from mlops.core import parameter_check, pipeline_parameters, yaml_text
 from mlops.core.cache_settings import load_cache_settings
 from mlops.core.deploy_settings import DeploySettings, load_deploy_settings
 from mlops.core.errors import BuildError
@@ -46,7 +44,7 @@ def _check_package(package: Path, state: BuildState, commit: str, settings: Depl
     ir_text = read_package(package)
     wrong = [
         image
-        for image in images_of(yaml.safe_load(ir_text))
+        for image in images_of(yaml_text.load(ir_text))
         if not image.startswith(f"{state.registry}/") or f":{commit}@sha256:" not in image
     ]
     if wrong:
