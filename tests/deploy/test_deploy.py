@@ -191,6 +191,23 @@ def test_an_existing_experiment_is_reused(dev, kfp_api):
     assert [e["display_name"] for e in kfp_api.experiments.values()].count("ct-dev") == 1
 
 
+def test_an_experiment_created_concurrently_is_used(dev, kfp_api):
+    """Another deploy creates the experiment between kfp.Client's lookup and its create: the
+    server's 409 means it exists, and the deploy goes on with it."""
+    import kfp
+
+    root = dev()
+    existing = kfp.Client(host=kfp_api.host).create_experiment("ct-dev")
+    # kfp.Client's lookup by name misses it (as if not made yet); its create then gets a 409.
+    kfp_api.inject(method="GET", path_prefix="/apis/v2beta1/experiments", status=200, body={})
+    [record] = deploy.deploy(root, "dev")
+    assert record.data["status"] == "deployed"
+    assert record.data["stages"]["experiment"]["id"] == existing.experiment_id
+    assert [e["status"] for e in kfp_api.request_log if e["path"].endswith("/experiments")][
+        -3:
+    ] == [200, 409, 200]
+
+
 def test_a_failed_run_fails_the_deploy_and_a_re_run_completes_it(dev, kfp_api):
     root = dev()
     kfp_api.run_outcome = lambda run: "FAILED"

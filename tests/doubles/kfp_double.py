@@ -7,10 +7,21 @@ in-memory, thread-safe imitation of the API server's HTTP interface. Paths, meth
 parameters, request bodies and response JSON follow the generated client
 (`kfp_server_api/api/*.py`, `kfp_server_api/models/*.py`) and the API server's sources
 (`backend/src/apiserver/server/*.go`): snake_case field names (protojson `UseProtoNames`),
-enums as names, zero values omitted (so an empty list answer has no list at all and the client
-sees `None`, as with the real server), timestamps as RFC 3339 at whole seconds, unfinished
-runs' `finished_at` at the epoch. It behaves as a single-user deployment (`multi_user: false`,
-namespaces ignored) and, like the real server, starts with an experiment named "Default".
+enums as names, zero values omitted (an empty list answer has no list and no total_size, a
+recurring run's false no_catchup is absent, a run without parameters has no runtime_config),
+timestamps as RFC 3339 at whole seconds, unfinished runs' `finished_at` at the epoch. It
+behaves as a single-user deployment (`multi_user: false`, namespaces ignored) and, like the
+real server, starts with an experiment named "Default".
+
+It is as strict as the API server (kubeflow/pipelines at tag 2.5.0, the server of kfp 2.13;
+each check cites its source file beside it): a run's or recurring run's parameters are checked
+against the pipeline's declared inputs (400); a run naming a missing version, or another
+pipeline's, is 500; lists page, sort and filter as the server's list options do (page tokens
+hold the next row's sort value and the criteria, ties order by id, sort_by is lower-cased,
+filter keys outside the server's maps are refused, listing runs of an unknown experiment is
+404); a recurring run's cron is parsed seconds-first by robfig/cron v1.2.0's rules. Where
+server versions differ, `KfpApiDouble(server_version=...)` plays one of SERVER_VERSIONS: an
+uploaded package the template parser refuses is 500 before 2.17 and 400 from 2.17.
 
 Endpoints (all under /apis/v2beta1):
 
@@ -37,14 +48,18 @@ Endpoints (all under /apis/v2beta1):
 
 Errors: the gRPC-gateway endpoints answer `{"error", "code", "message", "details": []}` with the
 HTTP status of the gRPC code (NOT_FOUND 404, ALREADY_EXISTS 409, INVALID_ARGUMENT and
-FAILED_PRECONDITION 400); the two multipart upload endpoints, which the real server serves
-outside the gateway, answer `{"error_message", "error_details"}` (409 on a duplicate name, 400 on
-a package that is not a pipeline). Unknown paths answer 404.
+FAILED_PRECONDITION 400, INTERNAL 500); the two multipart upload endpoints, which the real server
+serves outside the gateway, answer `{"error_message", "error_details"}` (409 on a duplicate
+name, 400 on a file that is no archive or YAML, 500 or 400 by server version on a package the
+template parser refuses). A 500 the server gives for a refusal carries the cause's kind in its
+message as the server's error types print it ("Invalid input error:", "InvalidInputError:",
+"ResourceNotFoundError:"). Unknown paths answer 404.
 
-Pipeline packages: `.tar.gz`/`.tgz` (its `pipeline.yaml`, else its first member, which must be
-YAML), `.zip` (same rule) or `.yaml`/`.yml`; anything else is 400. The YAML must be a KFP
-PipelineSpec (schemaVersion 2.1.0, non-empty pipelineInfo.name and root, no unknown top-level
-field; an optional second document is the platform spec) or an Argo Workflow (KFP v1). A
+Pipeline packages: `.yaml`/`.yml`/`.json` by name, else a zip or gzipped tarball by content (its
+`pipeline.yaml`, else its first member, which must be YAML); anything else is 400. The YAML must
+be a KFP PipelineSpec (schemaVersion 2.1.0, non-empty pipelineInfo.name matching
+^[a-z0-9][a-z0-9-]{0,127}$ and root, no unknown top-level field; an optional second document is
+the platform spec) or an Argo Workflow (KFP v1). A
 version's `pipeline_spec` is the parsed spec, or `{"pipeline_spec", "platform_spec"}` when the
 package has a platform spec, as the real server returns it.
 
@@ -53,7 +68,8 @@ Runs go PENDING -> RUNNING -> a final state by time elapsed since creation (`pen
 called once the run has been RUNNING for `running_s` with a copy of the run (API JSON):
 
     double.run_outcome = lambda run: (
-        "FAILED" if run["runtime_config"]["parameters"].get("fail") else "SUCCEEDED")
+        "FAILED" if run.get("runtime_config", {}).get("parameters", {}).get("fail")
+        else "SUCCEEDED")
 
 It returns "SUCCEEDED" (also for None), "FAILED", "SKIPPED" or "CANCELED", or a tuple
 `(state, error_message)`; returning "RUNNING" keeps the run running and asks again at the next
@@ -69,6 +85,8 @@ Test controls:
   path starts with `path_prefix` are answered `status` without being processed (the request is
   read and recorded, nothing is created). `status=None` with `delay_s` only delays the request,
   which is then processed normally.
+- `clock`: the time source of created_at and the like (default time.time); rows made within
+  one second tie and order by id, so tests that need an order set a clock that ticks.
 - `requests`: every request received, as (method, path) without the query string, in order;
   `request_log` has the same as dicts with the query, the JSON body (None for uploads) and the
   status answered.
@@ -1416,8 +1434,11 @@ class KfpApiDouble:
             defaults = [
                 e for e in self.experiments.values() if e["display_name"] == DEFAULT_EXPERIMENT_NAME
             ]
-            if not defaults:
-                raise ApiError(INVALID_ARGUMENT, "Failed to create a run: no experiment given")
+            if not defaults:  # the server makes its default experiment when it is missing
+                # (GetValidExperimentNamespacePair in resource/resource_manager.go at 2.5.0)
+                return self._add_experiment(
+                    DEFAULT_EXPERIMENT_NAME, DEFAULT_EXPERIMENT_DESCRIPTION
+                )["experiment_id"]
             return defaults[0]["experiment_id"]
         return self._experiment(experiment_id)["experiment_id"]
 

@@ -123,12 +123,21 @@ class KfpDeployer:
     # --- stages -------------------------------------------------------------------------
 
     def experiment(self) -> str:
+        """The experiment's id; kfp.Client creates it unless its lookup finds it, and a 409
+        (another deploy created it in between) means it exists."""
         name = self.settings.kfp_experiment
-        exp = self._call(
+        namespace = self.settings.kfp_namespace
+
+        def find():
+            try:
+                return self.client.get_experiment(experiment_name=name, namespace=namespace)
+            except ValueError:  # kfp.Client's "No experiment is found with name ..."
+                return None
+
+        exp, _ = self._conflict_is_done(
             f"creating experiment {name!r}",
-            self.client.create_experiment,
-            name=name,
-            namespace=self.settings.kfp_namespace,
+            lambda: self.client.create_experiment(name=name, namespace=namespace),
+            find,
         )
         return exp.experiment_id
 
