@@ -233,15 +233,25 @@ def test_a_run_that_outlives_its_timeout(dev, kfp_api):
 
 
 @pytest.mark.parametrize("status", [503, 500])
-def test_answers_that_may_pass_are_retried(dev, kfp_api, status):
+def test_answers_that_may_pass_are_retried(dev, kfp_api, status, monkeypatch):
     """An unavailable server and a 500 that names no refusal (the double's injected 500 says
-    only "Internal Server Error") are sent again."""
+    only "Internal Server Error") are sent again, after 0.5 s then 1 s."""
+    import time
+
+    from mlops.deploy import kfp_deploy
+
+    backoff, sleep = [], time.sleep
+    # The backoff's waits are recorded, not slept; the run's polls (0.02 s) still sleep.
+    monkeypatch.setattr(
+        kfp_deploy.time, "sleep", lambda s: backoff.append(s) if s >= 0.5 else sleep(s)
+    )
     root = dev()
     upload = "/apis/v2beta1/pipelines/upload_version"
     kfp_api.inject(method="POST", path_prefix=upload, status=status, times=2)
     deploy.deploy(root, "dev")
     assert len(kfp_api.versions) == 1
     assert kfp_api.requests.count(("POST", upload)) == 3
+    assert backoff == [0.5, 1.0]
 
 
 @pytest.mark.parametrize(
@@ -348,13 +358,22 @@ def test_refusals_name_what_was_refused_and_record_nothing_undone(dev, kfp_api):
     assert record["status"] == "failed" and "run" not in record["stages"]
 
 
-def test_persistent_5xx_fails_and_records_what_was_done(dev, kfp_api):
+def test_persistent_5xx_fails_and_records_what_was_done(dev, kfp_api, monkeypatch):
+    import time
+
+    from mlops.deploy import kfp_deploy
+
+    backoff, sleep = [], time.sleep
+    monkeypatch.setattr(
+        kfp_deploy.time, "sleep", lambda s: backoff.append(s) if s >= 0.5 else sleep(s)
+    )
     root = dev()
     kfp_api.inject(
         method="POST", path_prefix="/apis/v2beta1/pipelines/upload_version", status=503, times=None
     )
     with pytest.raises(BuildError, match=r"uploading version .* failed after 3 attempts \(503"):
         deploy.deploy(root, "dev")
+    assert backoff == [0.5, 1.0]  # between the 3 attempts, none after the last
     record = record_of(root, SHA1)
     assert record["status"] == "failed"
     assert "pipeline" in record["stages"] and "version" not in record["stages"]

@@ -34,10 +34,10 @@ def _name_filter(name: str) -> str:
 
 
 class KfpDeployer:
-    def __init__(self, settings: DeploySettings, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, settings: DeploySettings, sleep: Callable[[float], None] | None = None):
         self.settings = settings
         self.host = settings.kfp_host
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep
         self.client = self._call("connecting", self._connect)
 
     @property
