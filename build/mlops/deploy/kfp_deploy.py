@@ -130,7 +130,12 @@ class KfpDeployer:
 
         def find():
             try:
-                return self.client.get_experiment(experiment_name=name, namespace=namespace)
+                return self._call(
+                    f"looking up experiment {name!r}",
+                    self.client.get_experiment,
+                    experiment_name=name,
+                    namespace=namespace,
+                )
             except ValueError:  # kfp.Client's "No experiment is found with name ..."
                 return None
 
@@ -154,7 +159,9 @@ class KfpDeployer:
             ).pipeline_id
 
         return self._conflict_is_done(
-            f"creating pipeline {name!r}", create, lambda: self.client.get_pipeline_id(name)
+            f"creating pipeline {name!r}",
+            create,
+            lambda: self._call(f"looking up pipeline {name!r}", self.client.get_pipeline_id, name),
         )
 
     def _find_version(self, pipeline_id: str, commit: str) -> str | None:
