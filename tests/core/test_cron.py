@@ -34,6 +34,8 @@ def test_crons_refused_say_which_field_and_why(cron, why):
     assert problem(cron).startswith(why)
 
 
-def test_a_time_zone_is_refused_where_the_scheduler_runs_in_utc():
-    assert "time zone" in problem("TZ=UTC 0 3 * * *", allow_time_zone=False)
-    assert problem("0 3 * * *", allow_time_zone=False) is None
+def test_kfp_takes_no_time_zone_and_numbers_weekdays_0_to_6():
+    assert "time zone" in problem("TZ=UTC 0 3 * * *", "kfp")
+    assert problem("0 3 * * 7", "kfp") == "day of week '7': 7 is outside 0-6"
+    assert problem("0 3 * * 7", "vertex") is None
+    assert problem("0 3 * * SAT", "kfp") is None

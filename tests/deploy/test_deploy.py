@@ -191,6 +191,23 @@ def test_an_existing_experiment_is_reused(dev, kfp_api):
     assert [e["display_name"] for e in kfp_api.experiments.values()].count("ct-dev") == 1
 
 
+def test_an_experiment_created_concurrently_is_used(dev, kfp_api):
+    """Another deploy creates the experiment between kfp.Client's lookup and its create: the
+    server's 409 means it exists, and the deploy goes on with it."""
+    import kfp
+
+    root = dev()
+    existing = kfp.Client(host=kfp_api.host).create_experiment("ct-dev")
+    # kfp.Client's lookup by name misses it (as if not made yet); its create then gets a 409.
+    kfp_api.inject(method="GET", path_prefix="/apis/v2beta1/experiments", status=200, body={})
+    [record] = deploy.deploy(root, "dev")
+    assert record.data["status"] == "deployed"
+    assert record.data["stages"]["experiment"]["id"] == existing.experiment_id
+    assert [e["status"] for e in kfp_api.request_log if e["path"].endswith("/experiments")][
+        -3:
+    ] == [200, 409, 200]
+
+
 def test_a_failed_run_fails_the_deploy_and_a_re_run_completes_it(dev, kfp_api):
     root = dev()
     kfp_api.run_outcome = lambda run: "FAILED"
@@ -215,22 +232,154 @@ def test_a_run_that_outlives_its_timeout(dev, kfp_api):
         deploy.deploy(root, "dev")
 
 
-def test_5xx_answers_are_retried(dev, kfp_api):
-    root = dev()
-    kfp_api.inject(
-        method="POST", path_prefix="/apis/v2beta1/pipelines/upload_version", status=503, times=2
+@pytest.mark.parametrize("status", [503, 500])
+def test_answers_that_may_pass_are_retried(dev, kfp_api, status, monkeypatch):
+    """An unavailable server and a 500 that names no refusal (the double's injected 500 says
+    only "Internal Server Error") are sent again, after 0.5 s then 1 s."""
+    import time
+
+    from mlops.deploy import kfp_deploy
+
+    backoff, sleep = [], time.sleep
+    # The backoff's waits are recorded, not slept; the run's polls (0.02 s) still sleep.
+    monkeypatch.setattr(
+        kfp_deploy.time, "sleep", lambda s: backoff.append(s) if s >= 0.5 else sleep(s)
     )
+    root = dev()
+    upload = "/apis/v2beta1/pipelines/upload_version"
+    kfp_api.inject(method="POST", path_prefix=upload, status=status, times=2)
     deploy.deploy(root, "dev")
     assert len(kfp_api.versions) == 1
+    assert kfp_api.requests.count(("POST", upload)) == 3
+    assert backoff == [0.5, 1.0]
 
 
-def test_persistent_5xx_fails_and_records_what_was_done(dev, kfp_api):
+@pytest.mark.parametrize(
+    "status, body, transient",
+    [
+        (502, "", True),
+        (504, "", True),
+        (429, "", True),
+        (500, {"message": "InternalServerError: Failed to create a run: DB is busy"}, True),
+        (500, {"message": "Failed ...: ResourceNotFoundError: PipelineVersion v not found"}, False),
+        (500, {"error_message": "Failed ...: InvalidInputError: KFP only supports"}, False),
+        (500, {"message": "Failed ...: Invalid input error: Pipeline version v belongs to"}, False),
+        (501, {"message": "Method Not Allowed"}, False),
+        (400, {"message": "Invalid input error: bad cron"}, False),
+        (404, "not json", False),
+    ],
+)
+def test_which_answers_may_pass_on_another_attempt(status, body, transient):
+    from kfp_server_api import ApiException
+
+    from mlops.deploy.kfp_answers import answer_of
+
+    error = ApiException(status=status, reason="R")
+    error.body = json.dumps(body) if isinstance(body, dict) else body
+    answer = answer_of(error)
+    assert answer.transient is transient
+    expected = next(iter(body.values())) if isinstance(body, dict) else (body or "R")
+    assert answer.message == expected
+
+
+def with_schema_version(package, version):
+    """The compiled package with another schemaVersion, as a newer kfp would write it."""
+    import io
+    import tarfile
+
+    text = read_package(package).replace("schemaVersion: 2.1.0", f"schemaVersion: {version}")
+    data = text.encode()
+    with tarfile.open(package, "w:gz") as tar:
+        member = tarfile.TarInfo("pipeline.yaml")
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("server_version, status", [("2.5.0", 500), ("2.17.0", 400)])
+def test_a_package_the_server_refuses_is_sent_once(dev, gcs, server_version, status):
+    """Before 2.17 the server answers an invalid package 500: that 500 names its cause and
+    is not retried, and the error says what was refused."""
+    from kfp_double import KfpApiDouble
+
+    with KfpApiDouble(pending_s=0.05, running_s=0.1, server_version=server_version) as double:
+        root = dev(kfp={"host": double.host, "experiment": "ct-dev"})
+        with_schema_version(root / "dist/hello_pipeline/workflow.tar.gz", "2.0.0")
+        with pytest.raises(BuildError) as raised:
+            deploy.deploy(root, "dev")
+        assert f"uploading version {SHA1} was refused ({status} " in str(raised.value)
+        assert "KFP only supports schema version 2.1.0" in str(raised.value)
+        upload = ("POST", "/apis/v2beta1/pipelines/upload_version")
+        assert double.requests.count(upload) == 1
+        record = record_of(root, SHA1)
+        assert record["status"] == "failed" and "version" not in record["stages"]
+        assert not double.versions and not double.runs
+
+
+def test_a_run_naming_a_missing_version_is_sent_once(dev, kfp_api):
+    """The server answers 500 for a run of a version it does not have (deleted meanwhile)."""
+    from mlops.core.deploy_settings import load_deploy_settings
+    from mlops.core.parameter_check import spec_of
+    from mlops.deploy.kfp_deploy import KfpDeployer
+
+    root = dev()
+    deploy.deploy(root, "dev")
+    [pipeline_id] = kfp_api.pipelines
+    spec = spec_of(read_package(root / "dist/hello_pipeline/workflow.tar.gz"))
+    kfp = KfpDeployer(load_deploy_settings(root, "dev"))
+    experiment_id = kfp.experiment()
+    posted = kfp_api.requests.count(("POST", "/apis/v2beta1/runs"))
+    heard = []
+    with pytest.raises(BuildError) as raised:
+        kfp.run(experiment_id, pipeline_id, "gone", "job", {}, spec=spec, started=heard.append)
+    assert "starting run 'job' was refused (500 " in str(raised.value)
+    assert "PipelineVersion gone not found" in str(raised.value)
+    assert kfp_api.requests.count(("POST", "/apis/v2beta1/runs")) == posted + 1
+    assert heard == []
+
+
+def test_refusals_name_what_was_refused_and_record_nothing_undone(dev, kfp_api):
+    """A cron out of range is refused by the settings check before any request; a recurring
+    run or a run the server refuses: one request each, a named error, and no stage recorded
+    for what the server did not make."""
+    root = dev(schedule={"cron": "0 25 * * *"})
+    with pytest.raises(BuildError, match=r"deploy.schedule.cron '0 25 \* \* \*': hour '25'"):
+        deploy.deploy(root, "dev")
+    assert kfp_api.requests == []
+
+    root = dev()
+    kfp_api.inject(method="POST", path_prefix="/apis/v2beta1/recurringruns", status=400, times=1)
+    with pytest.raises(BuildError) as raised:
+        deploy.deploy(root, "dev")
+    assert "creating recurring run 'hello_pipeline-schedule' was refused (400 " in str(raised.value)
+    record = record_of(root, SHA1)
+    assert record["status"] == "failed" and "schedule" not in record["stages"]
+    assert kfp_api.requests.count(("POST", "/apis/v2beta1/recurringruns")) == 1
+    assert not kfp_api.recurring_runs
+
+    kfp_api.runs.clear()
+    kfp_api.inject(method="POST", path_prefix="/apis/v2beta1/runs", status=400, times=1)
+    with pytest.raises(BuildError, match=r"starting run 'hello_pipeline-1a1a1a1a1a1a' was refused"):
+        deploy.deploy(root, "dev")
+    record = record_of(root, SHA1)
+    assert record["status"] == "failed" and "run" not in record["stages"]
+
+
+def test_persistent_5xx_fails_and_records_what_was_done(dev, kfp_api, monkeypatch):
+    import time
+
+    from mlops.deploy import kfp_deploy
+
+    backoff, sleep = [], time.sleep
+    monkeypatch.setattr(
+        kfp_deploy.time, "sleep", lambda s: backoff.append(s) if s >= 0.5 else sleep(s)
+    )
     root = dev()
     kfp_api.inject(
         method="POST", path_prefix="/apis/v2beta1/pipelines/upload_version", status=503, times=None
     )
     with pytest.raises(BuildError, match=r"uploading version .* failed after 3 attempts \(503"):
         deploy.deploy(root, "dev")
+    assert backoff == [0.5, 1.0]  # between the 3 attempts, none after the last
     record = record_of(root, SHA1)
     assert record["status"] == "failed"
     assert "pipeline" in record["stages"] and "version" not in record["stages"]

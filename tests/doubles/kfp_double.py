@@ -7,10 +7,21 @@ in-memory, thread-safe imitation of the API server's HTTP interface. Paths, meth
 parameters, request bodies and response JSON follow the generated client
 (`kfp_server_api/api/*.py`, `kfp_server_api/models/*.py`) and the API server's sources
 (`backend/src/apiserver/server/*.go`): snake_case field names (protojson `UseProtoNames`),
-enums as names, zero values omitted (so an empty list answer has no list at all and the client
-sees `None`, as with the real server), timestamps as RFC 3339 at whole seconds, unfinished
-runs' `finished_at` at the epoch. It behaves as a single-user deployment (`multi_user: false`,
-namespaces ignored) and, like the real server, starts with an experiment named "Default".
+enums as names, zero values omitted (an empty list answer has no list and no total_size, a
+recurring run's false no_catchup is absent, a run without parameters has no runtime_config),
+timestamps as RFC 3339 at whole seconds, unfinished runs' `finished_at` at the epoch. It
+behaves as a single-user deployment (`multi_user: false`, namespaces ignored) and, like the
+real server, starts with an experiment named "Default".
+
+It is as strict as the API server (kubeflow/pipelines at tag 2.5.0, the server of kfp 2.13;
+each check cites its source file beside it): a run's or recurring run's parameters are checked
+against the pipeline's declared inputs (400); a run naming a missing version, or another
+pipeline's, is 500; lists page, sort and filter as the server's list options do (page tokens
+hold the next row's sort value and the criteria, ties order by id, sort_by is lower-cased,
+filter keys outside the server's maps are refused, listing runs of an unknown experiment is
+404); a recurring run's cron is parsed seconds-first by robfig/cron v1.2.0's rules. Where
+server versions differ, `KfpApiDouble(server_version=...)` plays one of SERVER_VERSIONS: an
+uploaded package the template parser refuses is 500 before 2.17 and 400 from 2.17.
 
 Endpoints (all under /apis/v2beta1):
 
@@ -37,14 +48,18 @@ Endpoints (all under /apis/v2beta1):
 
 Errors: the gRPC-gateway endpoints answer `{"error", "code", "message", "details": []}` with the
 HTTP status of the gRPC code (NOT_FOUND 404, ALREADY_EXISTS 409, INVALID_ARGUMENT and
-FAILED_PRECONDITION 400); the two multipart upload endpoints, which the real server serves
-outside the gateway, answer `{"error_message", "error_details"}` (409 on a duplicate name, 400 on
-a package that is not a pipeline). Unknown paths answer 404.
+FAILED_PRECONDITION 400, INTERNAL 500); the two multipart upload endpoints, which the real server
+serves outside the gateway, answer `{"error_message", "error_details"}` (409 on a duplicate
+name, 400 on a file that is no archive or YAML, 500 or 400 by server version on a package the
+template parser refuses). A 500 the server gives for a refusal carries the cause's kind in its
+message as the server's error types print it ("Invalid input error:", "InvalidInputError:",
+"ResourceNotFoundError:"). Unknown paths answer 404.
 
-Pipeline packages: `.tar.gz`/`.tgz` (its `pipeline.yaml`, else its first member, which must be
-YAML), `.zip` (same rule) or `.yaml`/`.yml`; anything else is 400. The YAML must be a KFP
-PipelineSpec (schemaVersion 2.1.0, non-empty pipelineInfo.name and root, no unknown top-level
-field; an optional second document is the platform spec) or an Argo Workflow (KFP v1). A
+Pipeline packages: `.yaml`/`.yml`/`.json` by name, else a zip or gzipped tarball by content (its
+`pipeline.yaml`, else its first member, which must be YAML); anything else is 400. The YAML must
+be a KFP PipelineSpec (schemaVersion 2.1.0, non-empty pipelineInfo.name matching
+^[a-z0-9][a-z0-9-]{0,127}$ and root, no unknown top-level field; an optional second document is
+the platform spec) or an Argo Workflow (KFP v1). A
 version's `pipeline_spec` is the parsed spec, or `{"pipeline_spec", "platform_spec"}` when the
 package has a platform spec, as the real server returns it.
 
@@ -53,7 +68,8 @@ Runs go PENDING -> RUNNING -> a final state by time elapsed since creation (`pen
 called once the run has been RUNNING for `running_s` with a copy of the run (API JSON):
 
     double.run_outcome = lambda run: (
-        "FAILED" if run["runtime_config"]["parameters"].get("fail") else "SUCCEEDED")
+        "FAILED" if run.get("runtime_config", {}).get("parameters", {}).get("fail")
+        else "SUCCEEDED")
 
 It returns "SUCCEEDED" (also for None), "FAILED", "SKIPPED" or "CANCELED", or a tuple
 `(state, error_message)`; returning "RUNNING" keeps the run running and asks again at the next
@@ -69,6 +85,8 @@ Test controls:
   path starts with `path_prefix` are answered `status` without being processed (the request is
   read and recorded, nothing is created). `status=None` with `delay_s` only delays the request,
   which is then processed normally.
+- `clock`: the time source of created_at and the like (default time.time); rows made within
+  one second tie and order by id, so tests that need an order set a clock that ticks.
 - `requests`: every request received, as (method, path) without the query string, in order;
   `request_log` has the same as dicts with the query, the JSON body (None for uploads) and the
   status answered.
@@ -148,7 +166,10 @@ _OPERATIONS = {
 }
 
 # API field names accepted in `filter` predicates and `sort_by`, per resource, and the field of
-# the answered JSON they address (the real server maps them to database columns the same way).
+# the answered JSON they address: the server's API-to-column maps (backend/src/apiserver/model/
+# experiment.go, pipeline.go, pipeline_version.go, run.go, job.go at 2.5.0), whose keys are the
+# only ones it takes; any other key is refused (400). Columns the double does not answer
+# (namespace, status, ...) read as empty.
 _FIELDS = {
     "experiments": {
         "id": "experiment_id",
@@ -156,10 +177,10 @@ _FIELDS = {
         "name": "display_name",
         "display_name": "display_name",
         "created_at": "created_at",
+        "last_run_created_at": "last_run_created_at",
         "description": "description",
         "namespace": "namespace",
         "storage_state": "storage_state",
-        "last_run_created_at": "last_run_created_at",
     },
     "pipelines": {
         "id": "pipeline_id",
@@ -176,21 +197,26 @@ _FIELDS = {
         "name": "display_name",
         "display_name": "display_name",
         "created_at": "created_at",
+        "status": "status",
         "description": "description",
-        "pipeline_id": "pipeline_id",
+        "pipeline_spec": "pipeline_spec",
     },
     "runs": {
-        "id": "run_id",
         "run_id": "run_id",
-        "name": "display_name",
+        "id": "run_id",
         "display_name": "display_name",
+        "name": "display_name",
         "created_at": "created_at",
-        "scheduled_at": "scheduled_at",
         "finished_at": "finished_at",
         "description": "description",
-        "state": "state",
+        "scheduled_at": "scheduled_at",
         "storage_state": "storage_state",
+        "status": "conditions",
+        "namespace": "namespace",
         "experiment_id": "experiment_id",
+        "state": "state",
+        "state_history": "state_history",
+        "runtime_details": "runtime_details",
         "recurring_run_id": "recurring_run_id",
     },
     "recurring_runs": {
@@ -201,10 +227,14 @@ _FIELDS = {
         "created_at": "created_at",
         "updated_at": "updated_at",
         "description": "description",
-        "mode": "mode",
-        "status": "status",
-        "experiment_id": "experiment_id",
     },
+}
+_ID_FIELD = {
+    "experiments": "experiment_id",
+    "pipelines": "pipeline_id",
+    "versions": "pipeline_version_id",
+    "runs": "run_id",
+    "recurring_runs": "recurring_run_id",
 }
 
 _PIPELINE_SPEC_FIELDS = {
@@ -216,11 +246,17 @@ _PIPELINE_SPEC_FIELDS = {
     "root",
     "defaultPipelineRoot",
 }
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*?/,\-LW#]+$")
+
+# The API servers the double can play, and the behaviours that differ between them.
+SERVER_VERSIONS = ("2.5.0", "2.17.0")
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _epoch_seconds(value: Any) -> float:
@@ -231,9 +267,16 @@ def _epoch_seconds(value: Any) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+def _is_zero(value: Any) -> bool:
+    return value is None or (not isinstance(value, bool | int | float) and value in ("", [], {}))
+
+
 def _drop_empty(resource: dict) -> dict:
-    """protojson leaves out zero values: drop top-level None, "" and empty containers."""
-    return {k: v for k, v in resource.items() if v not in (None, "", [], {})}
+    """The gateway's marshaller leaves out proto3 zero values, so an empty list, a total_size
+    of 0 and a no_catchup of false are absent (grpc-gateway v1.16 runtime.JSONPb{OrigName:
+    true} over golang/protobuf 1.5 jsonpb: a scalar or map field is written only when set;
+    go.mod and backend/src/apiserver/main.go at 2.5.0)."""
+    return {k: v for k, v in resource.items() if not _is_zero(v) and v != 0}
 
 
 class ApiError(Exception):
@@ -292,31 +335,34 @@ def _pick_archive_member(names: list[str], kind: str) -> str:
 
 
 def read_pipeline_file(filename: str, data: bytes) -> str:
-    """The pipeline YAML inside an uploaded file, chosen by its name as the real server does."""
+    """The pipeline YAML inside an uploaded file: YAML or JSON by the file's name, else a zip or
+    a gzipped tarball by its first bytes; anything else is 400 (ReadPipelineFile in
+    backend/src/apiserver/server/util.go at 2.5.0)."""
     lower = filename.lower()
     try:
-        if lower.endswith((".tar.gz", ".tgz")):
+        if lower.endswith((".yaml", ".yml", ".json")):
+            return data.decode()
+        if data[:4] == b"PK\x03\x04":
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = [i.filename for i in archive.infolist() if not i.is_dir()]
+                return archive.read(_pick_archive_member(names, "zip")).decode()
+        if len(data) > 2 and data[:2] == b"\x1f\x8b":
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
                 members = [m for m in tar.getmembers() if m.isfile()]
                 chosen = _pick_archive_member([m.name for m in members], "tarball")
                 extracted = tar.extractfile(chosen)
                 assert extracted is not None
                 return extracted.read().decode()
-        if lower.endswith(".zip"):
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                names = [i.filename for i in archive.infolist() if not i.is_dir()]
-                return archive.read(_pick_archive_member(names, "zip")).decode()
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as e:
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as e:
         raise ApiError(
             INVALID_ARGUMENT, f"Error extracting pipeline from the archive file: {e}"
         ) from e
-    if _is_yaml_name(lower):
-        try:
-            return data.decode()
-        except UnicodeDecodeError as e:
-            raise ApiError(INVALID_ARGUMENT, "The pipeline file is not UTF-8 text") from e
+    except UnicodeDecodeError as e:
+        raise ApiError(INVALID_ARGUMENT, "The pipeline file is not UTF-8 text") from e
     raise ApiError(
-        INVALID_ARGUMENT, "Unexpected pipeline file format. Support .zip, .tar.gz or YAML."
+        INVALID_ARGUMENT,
+        "Invalid input error: Unexpected pipeline file format. Support .zip, .tar.gz, .json or "
+        "YAML",
     )
 
 
@@ -356,6 +402,87 @@ def parse_pipeline_spec(text: str) -> Any:
     return first
 
 
+_PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
+
+
+def check_pipeline_name(spec: Any) -> None:
+    """A v2 pipeline's name must suit ML Metadata: CreatePipelineVersion and
+    CreatePipelineAndPipelineVersion check it with common.ValidatePipelineName
+    (backend/src/apiserver/resource/resource_manager.go, common/utils.go at 2.5.0)."""
+    if not isinstance(spec, dict) or spec.get("kind") == "Workflow":
+        return
+    name = _spec_documents(spec)[0]["pipelineInfo"]["name"]
+    if len(name) > 128:
+        raise ApiError(INVALID_ARGUMENT, "pipeline's name must contain no more than 128 characters")
+    if not _PIPELINE_NAME.match(name):
+        raise ApiError(
+            INVALID_ARGUMENT,
+            "pipeline's name must contain only lowercase alphanumeric characters or '-' and must "
+            "start with alphanumeric characters",
+        )
+
+
+# JSON kinds (google.protobuf.Value) each declared parameter type takes.
+_PARAMETER_KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "NUMBER_DOUBLE": ("double or integer", lambda v: type(v) in (int, float)),
+    "NUMBER_INTEGER": ("double or integer", lambda v: type(v) in (int, float)),
+    "STRING": ("string", lambda v: isinstance(v, str)),
+    "BOOLEAN": ("bool", lambda v: isinstance(v, bool)),
+    "LIST": ("list", lambda v: isinstance(v, list)),
+    "STRUCT": ("struct", lambda v: isinstance(v, dict)),
+}
+
+
+def check_pipeline_job_inputs(spec: Any, parameters: dict) -> None:
+    """The run's parameters against the root's declared inputs, as the server checks them for
+    a run (RunWorkflow) and a recurring run (ScheduledWorkflow) before creating anything:
+    validatePipelineJobInputs in backend/src/apiserver/template/v2_template.go at 2.5.0. A
+    required parameter missing, a value of another JSON kind (any number passes for an
+    integer) or an undeclared name is INVALID_ARGUMENT (400). Argo (v1) pipelines are not
+    checked."""
+    if not isinstance(spec, dict) or spec.get("kind") == "Workflow":
+        return
+    root = _spec_documents(spec)[0].get("root") or {}
+    declared = (root.get("inputDefinitions") or {}).get("parameters") or {}
+    for name in sorted(declared):
+        parameter = declared[name] or {}
+        if name not in parameters:
+            if not parameter.get("isOptional") and "defaultValue" not in parameter:
+                raise ApiError(
+                    INVALID_ARGUMENT,
+                    f"invalid pipeline job inputs: Invalid input error: parameter {name} is not "
+                    "optional, yet has neither default value nor user provided value",
+                )
+            continue
+        kind = parameter.get("parameterType") or "PARAMETER_TYPE_ENUM_UNSPECIFIED"
+        if kind == "PARAMETER_TYPE_ENUM_UNSPECIFIED":
+            problem = f"input parameter {name} has unspecified type"
+        elif kind == "TASK_FINAL_STATUS":
+            problem = (
+                f"input parameter {name} requires type TASK_FINAL_STATUS, which is invalid "
+                "for root component"
+            )
+        elif kind not in _PARAMETER_KINDS:
+            problem = f"input parameter {name} requires type unknown"
+        elif _PARAMETER_KINDS[kind][1](parameters[name]):
+            continue
+        else:
+            problem = (
+                f"input parameter {name} requires type {_PARAMETER_KINDS[kind][0]}, but the "
+                "parameter value is not of the value type"
+            )
+        raise ApiError(
+            INVALID_ARGUMENT, f"invalid pipeline job inputs: Invalid input error: {problem}"
+        )
+    extra = sorted(set(parameters) - set(declared))
+    if extra:
+        raise ApiError(
+            INVALID_ARGUMENT,
+            "invalid pipeline job inputs: Invalid input error: parameter(s) provided are not "
+            f"required by pipeline: {', '.join(extra)}",
+        )
+
+
 def _parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
     match = re.search(r'boundary="?([^";]+)"?', content_type or "")
     if not match or "multipart/form-data" not in content_type:
@@ -383,16 +510,109 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | No
     return parts
 
 
-def _validate_cron(cron: str) -> None:
+# A recurring run's cron is parsed by robfig/cron v1.2.0's cron.Parse (api_converter.go's
+# toModelJob at 2.5.0; the version from go.mod): seconds first, then minute, hour, day of
+# month, month and an optional day of week, so five fields mean "second minute hour dom
+# month" and "0 3 * * *" fires at minute 3 of every hour. Fields out of range, names it does
+# not know and Quartz's L, W and # are refused (robfig/cron parser.go, spec.go at v1.2.0).
+_CRON_BOUNDS = (
+    (0, 59, {}),
+    (0, 59, {}),
+    (0, 23, {}),
+    (1, 31, {}),
+    (
+        1,
+        12,
+        dict(
+            zip(
+                "jan feb mar apr may jun jul aug sep oct nov dec".split(), range(1, 13), strict=True
+            )
+        ),
+    ),
+    (0, 6, dict(zip("sun mon tue wed thu fri sat".split(), range(7), strict=True))),
+)
+_CRON_DESCRIPTORS = {
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@midnight",
+    "@hourly",
+}
+_GO_DURATION = re.compile(r"^[-+]?(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+$|^0$")
+
+
+def _cron_int(expr: str, names: dict[str, int]) -> int:
+    if expr.lower() in names:
+        return names[expr.lower()]
+    if not re.fullmatch(r"[-+]?\d+", expr):
+        raise ValueError(
+            f'Failed to parse int from {expr}: strconv.Atoi: parsing "{expr}": invalid syntax'
+        )
+    if int(expr) < 0:
+        raise ValueError(f"Negative number ({int(expr)}) not allowed: {expr}")
+    return int(expr)
+
+
+def _cron_range(expr: str, low: int, high: int, names: dict[str, int]) -> None:
+    range_and_step = expr.split("/")
+    low_and_high = range_and_step[0].split("-")
+    if low_and_high[0] in ("*", "?"):
+        start, end = low, high
+    else:
+        start = _cron_int(low_and_high[0], names)
+        if len(low_and_high) > 2:
+            raise ValueError(f"Too many hyphens: {expr}")
+        end = _cron_int(low_and_high[1], names) if len(low_and_high) == 2 else start
+    step = 1
+    if len(range_and_step) > 2:
+        raise ValueError(f"Too many slashes: {expr}")
+    if len(range_and_step) == 2:
+        step = _cron_int(range_and_step[1], {})
+        if len(low_and_high) == 1:  # "N/step" means "N-max/step"
+            end = high
+    if start < low:
+        raise ValueError(f"Beginning of range ({start}) below minimum ({low}): {expr}")
+    if end > high:
+        raise ValueError(f"End of range ({end}) above maximum ({high}): {expr}")
+    if start > end:
+        raise ValueError(f"Beginning of range ({start}) beyond end of range ({end}): {expr}")
+    if step == 0:
+        raise ValueError(f"Step of range should be a positive number: {expr}")
+
+
+def cron_error(cron: str) -> str | None:
+    """robfig/cron v1.2.0 cron.Parse's error for `cron`, or None when it parses."""
+    if not cron:
+        return "Empty spec string"
+    if cron.startswith("@"):
+        if cron in _CRON_DESCRIPTORS:
+            return None
+        if cron.startswith("@every "):
+            ok = _GO_DURATION.match(cron.removeprefix("@every "))
+            return None if ok else f"Failed to parse duration {cron}: time: invalid duration"
+        return f"Unrecognized descriptor: {cron}"
     fields = cron.split()
-    ok = (len(fields) == 1 and fields[0].startswith("@")) or (
-        len(fields) in (5, 6) and all(_CRON_FIELD.match(f) for f in fields)
-    )
-    if not ok:
+    if not 5 <= len(fields) <= 6:
+        return f"Expected 5 to 6 fields, found {len(fields)}: {cron}"
+    fields += ["*"] * (6 - len(fields))  # the optional day of week
+    try:
+        for field, (low, high, names) in zip(fields, _CRON_BOUNDS, strict=True):
+            for expr in field.split(","):
+                _cron_range(expr, low, high, names)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _validate_cron(cron: str) -> None:
+    error = cron_error(cron)
+    if error is not None:
         raise ApiError(
             INVALID_ARGUMENT,
-            "Schedule cron is not a supported format(https://godoc.org/github.com/robfig/cron). "
-            f"Error: {cron!r}",
+            "Invalid input error: Schedule cron is not a supported "
+            f"format(https://godoc.org/github.com/robfig/cron). Error: {error}",
         )
 
 
@@ -409,7 +629,13 @@ class KfpApiDouble:
         running_s: float = 0.2,
         run_outcome: Callable[[dict], Any] | None = None,
         default_experiment: bool = True,
+        server_version: str = SERVER_VERSIONS[0],
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        if server_version not in SERVER_VERSIONS:
+            raise ValueError(f"server_version {server_version!r}: one of {SERVER_VERSIONS}")
+        self.server_version = server_version
+        self.clock = clock
         self.pending_s = pending_s
         self.running_s = running_s
         self.run_outcome = run_outcome
@@ -517,6 +743,11 @@ class KfpApiDouble:
             reference = resource.get("pipeline_version_reference") or {}
             if reference.get("pipeline_version_id"):
                 spec = self._version(reference["pipeline_version_id"])["pipeline_spec"]
+            elif reference.get("pipeline_id"):
+                latest = self._latest_version(reference["pipeline_id"])
+                if latest is None:
+                    raise KeyError(f"pipeline {reference['pipeline_id']} has no version")
+                spec = latest["pipeline_spec"]
             else:
                 spec = resource["pipeline_spec"]
             return copy.deepcopy(_spec_documents(spec)[0])
@@ -624,6 +855,11 @@ class KfpApiDouble:
 
     # -- helpers -----------------------------------------------------------------------------------
 
+    def _now(self) -> str:
+        """Now, at whole seconds as the database keeps it: rows made within one second tie on
+        created_at, and lists order them by id. Tests set `clock` to separate them."""
+        return _timestamp(self.clock())
+
     def _new_id(self) -> str:
         new = str(uuid.uuid4())
         self._order[new] = len(self._order)
@@ -642,56 +878,110 @@ class KfpApiDouble:
         return body
 
     def _list(self, kind: str, items: list[dict], query: dict) -> tuple[list[dict], int, str]:
-        """Filter, sort and page `items` like the server's list options."""
+        """Filter, sort and page `items` as the server's list options do
+        (backend/src/apiserver/list/list.go and server/list_request_util.go at 2.5.0):
+
+        - sort_by is lower-cased, then "field", "field asc" or "field desc" with a field of
+          the resource's map; rows tie-break on their id (a UUID), in the sort's direction;
+        - a page token is base64 JSON holding the sort field and direction, the filter, and
+          the sort value and id of the first row of the next page (the store reads
+          page_size + 1 rows: experiment_store.go); the next page starts at that row, so rows
+          created or deleted between pages do not shift it;
+        - a token with a sort_by or filter must match them, else 400; a token alone uses its
+          own;
+        - total_size counts every row the filter keeps."""
         token = query.get("page_token") or ""
         sort_by = query.get("sort_by") or ""
         filter_json = query.get("filter") or ""
-        offset = 0
-        if token:
-            try:
-                state = json.loads(base64.urlsafe_b64decode(token.encode()))
-                offset, sort_by, filter_json = state["offset"], state["sort_by"], state["filter"]
-            except (ValueError, KeyError, TypeError) as e:
-                raise ApiError(INVALID_ARGUMENT, f"Invalid page token {token!r}") from e
         try:
             page_size = int(query.get("page_size") or 0)
         except ValueError as e:
             raise ApiError(INVALID_ARGUMENT, "page_size must be an integer") from e
         if page_size < 0:
             raise ApiError(
-                INVALID_ARGUMENT, f"The page size should be greater than 0. Got {page_size}"
+                INVALID_ARGUMENT,
+                f"Invalid input error: The page size should be greater than 0. Got {page_size}",
             )
         page_size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        fields = _FIELDS[kind]
-        predicates = self._parse_filter(filter_json, fields)
-        selected = [i for i in items if all(p(i) for p in predicates)]
-        sort_words = sort_by.split()
-        sort_field = "created_at"
-        descending = False
-        if sort_words:
-            if (
-                sort_words[0] not in fields
-                or len(sort_words) > 2
-                or (len(sort_words) == 2 and sort_words[1].lower() not in ("asc", "desc"))
+        start: tuple[Any, str] | None = None
+        if token:
+            try:
+                state = json.loads(base64.b64decode(token.encode(), validate=True))
+                options = (state["SortByFieldName"], state["IsDesc"], state["Filter"])
+                start = (state["SortByFieldValue"], state["KeyFieldValue"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise ApiError(
+                    INVALID_ARGUMENT, f"InvalidInputError: Invalid package token: {e}"
+                ) from e
+            if (sort_by or filter_json) and options != self._list_options(
+                kind, sort_by, filter_json
             ):
-                raise ApiError(INVALID_ARGUMENT, f"Invalid sorting field: {sort_by!r}")
-            sort_field = fields[sort_words[0]]
-            descending = len(sort_words) == 2 and sort_words[1].lower() == "desc"
-        id_field = fields["id"]
-        selected.sort(
-            key=lambda i: (str(i.get(sort_field, "")), self._order.get(i[id_field], 0)),
-            reverse=descending,
+                raise ApiError(
+                    INVALID_ARGUMENT,
+                    "Invalid input error: page token does not match the supplied sort by and/or "
+                    "filtering criteria. Either specify the same criteria or leave the latter "
+                    "empty if page token is specified",
+                )
+        else:
+            options = self._list_options(kind, sort_by, filter_json)
+        sort_field, descending, predicates = options
+        checks = [_predicate(field, operation, value) for field, operation, value in predicates]
+        id_field = _ID_FIELD[kind]
+
+        def key(item: dict) -> tuple[Any, str]:
+            return (_sort_value(sort_field, item.get(sort_field)), item[id_field])
+
+        selected = sorted(
+            (i for i in items if all(check(i) for check in checks)), key=key, reverse=descending
         )
         total = len(selected)
-        page = selected[offset : offset + page_size]
+        if start is not None:
+            start_key = (_sort_value(sort_field, start[0]), start[1])
+            selected = [
+                i for i in selected if (key(i) <= start_key if descending else key(i) >= start_key)
+            ]
+        page = selected[:page_size]
         next_token = ""
-        if offset + page_size < total:
-            state = {"offset": offset + page_size, "sort_by": sort_by, "filter": filter_json}
-            next_token = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
+        if len(selected) > page_size:
+            following = selected[page_size]
+            state = {
+                "SortByFieldName": sort_field,
+                "SortByFieldValue": _sort_value(sort_field, following.get(sort_field)),
+                "KeyFieldName": "UUID",
+                "KeyFieldValue": following[id_field],
+                "IsDesc": descending,
+                "ModelName": kind,
+                "Filter": predicates,
+            }
+            next_token = base64.b64encode(json.dumps(state).encode()).decode()
         return [copy.deepcopy(i) for i in page], total, next_token
 
+    def _list_options(self, kind: str, sort_by: str, filter_json: str) -> tuple[str, bool, list]:
+        """(sort field, descending, predicates) of a list request (list.go's NewOptions)."""
+        fields = _FIELDS[kind]
+        words = sort_by.lower().split()
+        if len(words) > 2 or (len(words) == 2 and words[1] not in ("asc", "desc")):
+            raise ApiError(
+                INVALID_ARGUMENT,
+                f"Invalid input error: Received invalid sort by format {sort_by!r}. Supported "
+                'format: "field_name", "field_name desc", or "field_name asc"',
+            )
+        sort_field = "created_at"
+        if words:
+            if words[0] not in fields:
+                raise ApiError(
+                    INVALID_ARGUMENT,
+                    f"Invalid input error: Invalid sorting field: {words[0]!r} on listable type "
+                    f"{kind}",
+                )
+            sort_field = fields[words[0]]
+        descending = len(words) == 2 and words[1] == "desc"
+        return sort_field, descending, self._parse_filter(filter_json, fields)
+
     @staticmethod
-    def _parse_filter(filter_json: str, fields: dict[str, str]) -> list[Callable[[dict], bool]]:
+    def _parse_filter(filter_json: str, fields: dict[str, str]) -> list:
+        """[[field, operation, value]] of a filter; a key outside the resource's map is refused
+        (replaceMapKeys in backend/src/apiserver/filter/filter.go at 2.5.0)."""
         if not filter_json:
             return []
         try:
@@ -707,8 +997,10 @@ class KfpApiDouble:
                 raise ApiError(INVALID_ARGUMENT, f"Invalid filter operation {operation!r}")
             key = raw.get("key", "")
             if key not in fields:
-                raise ApiError(INVALID_ARGUMENT, f"Invalid filter key {key!r}")
-            field = fields[key]
+                raise ApiError(
+                    INVALID_ARGUMENT,
+                    f"Invalid input error: no support for filtering on unrecognized field {key!r}",
+                )
             value: Any = None
             for name in (
                 "string_value",
@@ -734,7 +1026,7 @@ class KfpApiDouble:
                     value = list((raw[name] or {}).get("values") or [])
             if value is None:
                 raise ApiError(INVALID_ARGUMENT, f"Filter predicate on {key!r} has no value")
-            predicates.append(_predicate(field, operation, value))
+            predicates.append([fields[key], operation, value])
         return predicates
 
     # -- experiments -------------------------------------------------------------------------------
@@ -745,7 +1037,7 @@ class KfpApiDouble:
                 "experiment_id": self._new_id(),
                 "display_name": name,
                 "description": description,
-                "created_at": _now(),
+                "created_at": self._now(),
                 "storage_state": "AVAILABLE",
                 "last_run_created_at": EPOCH,
             }
@@ -759,7 +1051,11 @@ class KfpApiDouble:
         return self.experiments[experiment_id]
 
     def _healthz(self, params: dict, query: dict, content_type: str, raw: bytes) -> dict:
-        return {"commit_sha": "kfp-api-double", "tag_name": "2.4.0", "multi_user": False}
+        return {
+            "commit_sha": "kfp-api-double",
+            "tag_name": self.server_version,
+            "multi_user": False,
+        }
 
     def _create_experiment(self, params: dict, query: dict, content_type: str, raw: bytes):
         body = self._json_body(raw)
@@ -828,7 +1124,7 @@ class KfpApiDouble:
                 "pipeline_id": self._new_id(),
                 "display_name": name,
                 "description": description,
-                "created_at": _now(),
+                "created_at": self._now(),
             }
         )
         self.pipelines[pipeline["pipeline_id"]] = pipeline
@@ -858,7 +1154,7 @@ class KfpApiDouble:
                 "pipeline_version_id": self._new_id(),
                 "display_name": name,
                 "description": description,
-                "created_at": _now(),
+                "created_at": self._now(),
                 **extra,
                 "pipeline_spec": spec,
             }
@@ -872,7 +1168,9 @@ class KfpApiDouble:
         if version.get("pipeline_spec"):
             spec = version["pipeline_spec"]
             text = yaml.safe_dump_all(_spec_documents(spec), sort_keys=False)
-            return text, parse_pipeline_spec(text)
+            parsed = parse_pipeline_spec(text)
+            check_pipeline_name(parsed)
+            return text, parsed
         url = ((version.get("package_url") or {}).get("pipeline_url")) or ""
         if not url:
             raise ApiError(
@@ -884,7 +1182,9 @@ class KfpApiDouble:
         except OSError as e:
             raise ApiError(INVALID_ARGUMENT, f"error fetching pipeline spec from {url}: {e}") from e
         text = read_pipeline_file(urlsplit(url).path, data)
-        return text, parse_pipeline_spec(text)
+        parsed = parse_pipeline_spec(text)
+        check_pipeline_name(parsed)
+        return text, parsed
 
     def _create_pipeline(self, params: dict, query: dict, content_type: str, raw: bytes):
         body = self._json_body(raw)
@@ -911,20 +1211,42 @@ class KfpApiDouble:
         )
         return copy.deepcopy(pipeline)
 
+    def _upload_template(self, text: str, what: str) -> Any:
+        """The uploaded pipeline parsed as CreatePipelineVersion parses it. Its refusal
+        (INVALID_ARGUMENT) is answered 500 by servers before 2.17, whose upload handler
+        answers 500 for every error but a duplicate name, and 400 from 2.17, whose handler
+        answers INVALID_ARGUMENT with 400 (writeErrorToResponse calls in
+        backend/src/apiserver/server/pipeline_upload_server.go at 2.5.0 and at 2.17.0)."""
+        try:
+            spec = parse_pipeline_spec(text)
+            check_pipeline_name(spec)
+            return spec
+        except ApiError as e:
+            if _release(self.server_version) >= (2, 17):
+                raise ApiError(INVALID_ARGUMENT, e.message, upload=True) from e
+            raise ApiError(
+                INTERNAL,
+                f"Failed to create {what}: Failed to create {what} due to template creation "
+                f"error: InvalidInputError: {e.message}",
+                upload=True,
+            ) from e
+
     def _upload_pipeline(self, params: dict, query: dict, content_type: str, raw: bytes):
-        filename, text, spec = self._read_upload(content_type, raw)
+        filename, text = self._read_upload(content_type, raw)
         name = query.get("name") or query.get("display_name") or _base_name(filename)
         description = query.get("description", "")
+        spec = self._upload_template(text, "a pipeline and a pipeline version")
         pipeline = self._add_pipeline(name, description, upload=True)
         self._add_version(pipeline["pipeline_id"], name, description, text, spec)
         return copy.deepcopy(pipeline)
 
     def _upload_pipeline_version(self, params: dict, query: dict, content_type: str, raw: bytes):
-        filename, text, spec = self._read_upload(content_type, raw)
+        filename, text = self._read_upload(content_type, raw)
         pipeline_id = query.get("pipelineid") or ""
         if not pipeline_id or pipeline_id not in self.pipelines:
             raise ApiError(INVALID_ARGUMENT, "Failed to create a pipeline version", upload=True)
         name = query.get("name") or query.get("display_name") or _base_name(filename)
+        spec = self._upload_template(text, "a pipeline version")
         self._check_version_name(pipeline_id, name, upload=True)
         version = self._add_version(
             pipeline_id,
@@ -937,14 +1259,13 @@ class KfpApiDouble:
         return copy.deepcopy(version)
 
     @staticmethod
-    def _read_upload(content_type: str, raw: bytes) -> tuple[str, str, Any]:
+    def _read_upload(content_type: str, raw: bytes) -> tuple[str, str]:
         parts = _parse_multipart(content_type, raw)
         if "uploadfile" not in parts:
             raise ApiError(INVALID_ARGUMENT, "Failed to read pipeline from file", upload=True)
         filename, data = parts["uploadfile"]
         try:
-            text = read_pipeline_file(filename or "", data)
-            return filename or "", text, parse_pipeline_spec(text)
+            return filename or "", read_pipeline_file(filename or "", data)
         except ApiError as e:
             raise ApiError(INVALID_ARGUMENT, e.message, upload=True) from e
 
@@ -1009,40 +1330,102 @@ class KfpApiDouble:
 
     # -- runs --------------------------------------------------------------------------------------
 
-    def _resolve_source(self, body: dict) -> dict:
-        """The run's pipeline source: a version reference (resolved) or an inline spec."""
+    def _resolve_source(self, body: dict, what: str) -> tuple[dict, Any]:
+        """The pipeline source of a run or recurring run to create, and the spec it runs.
+
+        A version reference is looked up as fetchPipelineVersionFromPipelineSpec does, and
+        CreateRun and CreateJob answer its failure INTERNAL (500): a missing version, a version
+        of another pipeline than the one named, a pipeline without versions
+        (backend/src/apiserver/resource/resource_manager.go at 2.5.0 and at 2.17.0). A recurring
+        run naming only a pipeline keeps that reference (the scheduler runs the latest version
+        at each trigger) and is checked against the latest version, whose absence is NOT_FOUND.
+        An inline spec must parse (400)."""
         reference = body.get("pipeline_version_reference") or {}
         version_id = reference.get("pipeline_version_id") or body.get("pipeline_version_id")
         pipeline_id = reference.get("pipeline_id") or ""
+        failed = f"Failed to create {what}"
         if version_id:
-            version = self._version(version_id)
-            return {
+            prefix = (
+                f"{failed}: InternalServerError: {failed} due to error fetching manifest: Failed "
+                "to fetch a template due to error retrieving pipeline version: Failed to fetch a "
+                f"pipeline version and its manifest from pipeline version {version_id}: "
+            )
+            if version_id not in self.versions:
+                raise ApiError(
+                    INTERNAL,
+                    f"{prefix}ResourceNotFoundError: PipelineVersion {version_id} not found",
+                )
+            version = self.versions[version_id]
+            if pipeline_id and pipeline_id != version["pipeline_id"]:
+                raise ApiError(
+                    INTERNAL,
+                    f"{prefix}Invalid input error: Pipeline version {version_id} belongs to "
+                    f"pipeline {version['pipeline_id']} (not {pipeline_id})",
+                )
+            source = {
                 "pipeline_version_reference": {
                     "pipeline_id": version["pipeline_id"],
                     "pipeline_version_id": version_id,
                 }
             }
+            return source, version["pipeline_spec"]
         if pipeline_id:
-            self._pipeline(pipeline_id)
-            versions = [v for v in self.versions.values() if v["pipeline_id"] == pipeline_id]
-            if not versions:
-                raise ApiError(NOT_FOUND, f"Pipeline {pipeline_id} has no pipeline version")
-            latest = max(versions, key=lambda v: self._order[v["pipeline_version_id"]])
-            return {
+            latest = self._latest_version(pipeline_id)
+            if latest is None:
+                missing = f"ResourceNotFoundError: PipelineVersion {pipeline_id} not found"
+                if what == "a recurring run":
+                    raise ApiError(NOT_FOUND, f"{failed}: {missing}")
+                raise ApiError(
+                    INTERNAL,
+                    f"{failed}: InternalServerError: {failed} due to error fetching manifest: "
+                    f"Failed to fetch a pipeline version and its manifest from pipeline "
+                    f"{pipeline_id}: {missing}",
+                )
+            if what == "a recurring run":
+                return {"pipeline_version_reference": {"pipeline_id": pipeline_id}}, latest[
+                    "pipeline_spec"
+                ]
+            source = {
                 "pipeline_version_reference": {
                     "pipeline_id": pipeline_id,
                     "pipeline_version_id": latest["pipeline_version_id"],
                 }
             }
+            return source, latest["pipeline_spec"]
         spec = body.get("pipeline_spec")
         if spec:
             if not isinstance(spec, dict):
                 raise ApiError(INVALID_ARGUMENT, "pipeline_spec must be an object")
             parse_pipeline_spec(yaml.safe_dump_all(_spec_documents(spec)))
-            return {"pipeline_spec": copy.deepcopy(spec)}
+            return {"pipeline_spec": copy.deepcopy(spec)}, spec
         raise ApiError(
             INVALID_ARGUMENT,
-            "Failed to create a run: a pipeline version reference or a pipeline spec is required",
+            f"{failed}: Invalid input error: Failed to fetch a template with an empty pipeline "
+            "spec manifest",
+        )
+
+    def _latest_version(self, pipeline_id: str) -> dict | None:
+        """GetLatestPipelineVersion: the newest by creation second; ties, which the server
+        leaves to the database, go to the last created here."""
+        versions = [v for v in self.versions.values() if v["pipeline_id"] == pipeline_id]
+        if not versions:
+            return None
+        return max(
+            versions,
+            key=lambda v: (_epoch_seconds(v["created_at"]), self._order[v["pipeline_version_id"]]),
+        )
+
+    @staticmethod
+    def _runtime_config(body: dict) -> dict:
+        """A run's runtime_config as answered: absent when it holds neither parameters nor a
+        pipeline root (toApiRun, toApiRecurringRun in backend/src/apiserver/server/
+        api_converter.go at 2.5.0)."""
+        config = body.get("runtime_config") or {}
+        return _drop_empty(
+            {
+                "parameters": copy.deepcopy(config.get("parameters") or {}),
+                "pipeline_root": config.get("pipeline_root") or "",
+            }
         )
 
     def _experiment_for(self, body: dict) -> str:
@@ -1051,8 +1434,11 @@ class KfpApiDouble:
             defaults = [
                 e for e in self.experiments.values() if e["display_name"] == DEFAULT_EXPERIMENT_NAME
             ]
-            if not defaults:
-                raise ApiError(INVALID_ARGUMENT, "Failed to create a run: no experiment given")
+            if not defaults:  # the server makes its default experiment when it is missing
+                # (GetValidExperimentNamespacePair in resource/resource_manager.go at 2.5.0)
+                return self._add_experiment(
+                    DEFAULT_EXPERIMENT_NAME, DEFAULT_EXPERIMENT_DESCRIPTION
+                )["experiment_id"]
             return defaults[0]["experiment_id"]
         return self._experiment(experiment_id)["experiment_id"]
 
@@ -1060,8 +1446,10 @@ class KfpApiDouble:
         if not body.get("display_name"):
             raise ApiError(INVALID_ARGUMENT, "Failed to create a run: the run name is empty")
         experiment_id = self._experiment_for(body)
-        source = self._resolve_source(body)
-        now = _now()
+        source, spec = self._resolve_source(body, "a run")
+        runtime_config = self._runtime_config(body)
+        check_pipeline_job_inputs(spec, runtime_config.get("parameters") or {})
+        now = self._now()
         run = _drop_empty(
             {
                 "experiment_id": experiment_id,
@@ -1070,7 +1458,7 @@ class KfpApiDouble:
                 "storage_state": "AVAILABLE",
                 "description": body.get("description", ""),
                 **source,
-                "runtime_config": copy.deepcopy(body.get("runtime_config") or {}),
+                "runtime_config": runtime_config,
                 "service_account": body.get("service_account") or DEFAULT_SERVICE_ACCOUNT,
                 "created_at": now,
                 "scheduled_at": now,
@@ -1079,8 +1467,6 @@ class KfpApiDouble:
                 "state_history": [{"update_time": now, "state": "PENDING"}],
             }
         )
-        run.setdefault("runtime_config", {})
-        run["runtime_config"].setdefault("parameters", {})
         self._runs[run["run_id"]] = run
         self._run_clock[run["run_id"]] = time.monotonic()
         self.experiments[experiment_id]["last_run_created_at"] = now
@@ -1094,7 +1480,7 @@ class KfpApiDouble:
         return run
 
     def _set_state(self, run: dict, state: str, error_message: str | None = None) -> None:
-        now = _now()
+        now = self._now()
         run["state"] = state
         entry: dict[str, Any] = {"update_time": now, "state": state}
         if state == "FAILED":
@@ -1131,10 +1517,26 @@ class KfpApiDouble:
     def _create_run(self, params: dict, query: dict, content_type: str, raw: bytes):
         return copy.deepcopy(self._create_run_from(self._json_body(raw)))
 
+    def _of_experiment(self, items: list[dict], query: dict, what: str) -> list[dict]:
+        """The items of the query's experiment, which must exist: listing runs or recurring
+        runs first fetches the experiment's namespace (listRuns in run_server.go, listJobs in
+        job_server.go, GetNamespaceFromExperimentId in resource/resource_manager.go at 2.5.0),
+        so an unknown experiment is NOT_FOUND, not an empty list."""
+        experiment_id = query.get("experiment_id")
+        if not experiment_id:
+            return items
+        if experiment_id not in self.experiments:
+            raise ApiError(
+                NOT_FOUND,
+                f"Failed to list {what} due to error fetching namespace for experiment "
+                f"{experiment_id}. Try filtering based on namespace: Failed to fetch namespace "
+                f"from experiment {experiment_id}: ResourceNotFoundError: Experiment "
+                f"{experiment_id} not found",
+            )
+        return [r for r in items if r.get("experiment_id") == experiment_id]
+
     def _list_runs(self, params: dict, query: dict, content_type: str, raw: bytes):
-        items = list(self.runs.values())
-        if query.get("experiment_id"):
-            items = [r for r in items if r.get("experiment_id") == query["experiment_id"]]
+        items = self._of_experiment(list(self.runs.values()), query, "runs")
         page, total, token = self._list("runs", items, query)
         return _drop_empty({"runs": page, "total_size": total, "next_page_token": token})
 
@@ -1177,36 +1579,50 @@ class KfpApiDouble:
         body = self._json_body(raw)
         if not body.get("display_name"):
             raise ApiError(INVALID_ARGUMENT, "The recurring run name is empty")
-        experiment_id = self._experiment_for(body)
-        source = self._resolve_source(body)
+        # toModelJob's checks (backend/src/apiserver/server/api_converter.go at 2.5.0): a
+        # max_concurrency left out is 0, refused like any value outside 1..10.
+        try:
+            max_concurrency = int(body.get("max_concurrency") or 0)
+        except (TypeError, ValueError) as e:
+            raise ApiError(INVALID_ARGUMENT, f"invalid max_concurrency: {e}") from e
+        if not 1 <= max_concurrency <= 10:
+            raise ApiError(
+                INVALID_ARGUMENT,
+                "Invalid input error: Max concurrency of a recurring run must be at least 1 and "
+                f"at most 10. Received {max_concurrency}",
+            )
         trigger = body.get("trigger") or {}
         cron = (trigger.get("cron_schedule") or {}).get("cron")
         interval = (trigger.get("periodic_schedule") or {}).get("interval_second")
-        if cron:
+        if cron is not None:
             _validate_cron(cron)
-        elif not interval or int(interval) <= 0:
+        elif interval is not None:
+            if int(interval) < 1:
+                raise ApiError(
+                    INVALID_ARGUMENT,
+                    f"Invalid input error: Found invalid period schedule interval {interval}. "
+                    "Set at interval to least 1 second",
+                )
+        else:
             raise ApiError(
                 INVALID_ARGUMENT,
                 "Failed to create a recurring run: a cron or a periodic schedule is required",
             )
-        max_concurrency = int(body.get("max_concurrency") or 1)
-        if not 1 <= max_concurrency <= 10:
-            raise ApiError(
-                INVALID_ARGUMENT,
-                f"max concurrency of a recurring run should be between 1 and 10, "
-                f"got {max_concurrency}",
-            )
+        experiment_id = self._experiment_for(body)
+        source, spec = self._resolve_source(body, "a recurring run")
+        runtime_config = self._runtime_config(body)
+        check_pipeline_job_inputs(spec, runtime_config.get("parameters") or {})
         enabled = body.get("mode") != "DISABLE"
-        now = _now()
+        now = self._now()
         recurring_run = _drop_empty(
             {
                 "recurring_run_id": self._new_id(),
                 "display_name": body["display_name"],
                 "description": body.get("description", ""),
                 **source,
-                "runtime_config": copy.deepcopy(body.get("runtime_config") or {}),
+                "runtime_config": runtime_config,
                 "service_account": body.get("service_account") or DEFAULT_SERVICE_ACCOUNT,
-                "max_concurrency": str(max_concurrency),
+                "max_concurrency": str(max_concurrency),  # int64: a JSON string
                 "trigger": copy.deepcopy(trigger),
                 "mode": "ENABLE" if enabled else "DISABLE",
                 "created_at": now,
@@ -1220,9 +1636,7 @@ class KfpApiDouble:
         return copy.deepcopy(recurring_run)
 
     def _list_recurring_runs(self, params: dict, query: dict, content_type: str, raw: bytes):
-        items = list(self.recurring_runs.values())
-        if query.get("experiment_id"):
-            items = [r for r in items if r.get("experiment_id") == query["experiment_id"]]
+        items = self._of_experiment(list(self.recurring_runs.values()), query, "recurring runs")
         page, total, token = self._list("recurring_runs", items, query)
         return _drop_empty({"recurringRuns": page, "total_size": total, "next_page_token": token})
 
@@ -1239,7 +1653,7 @@ class KfpApiDouble:
         enable = params["action"] == "enable"
         recurring_run["mode"] = "ENABLE" if enable else "DISABLE"
         recurring_run["status"] = "ENABLED" if enable else "DISABLED"
-        recurring_run["updated_at"] = _now()
+        recurring_run["updated_at"] = self._now()
         return {}
 
 
@@ -1256,6 +1670,16 @@ def _base_name(filename: str) -> str:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+def _sort_value(field: str, value: Any) -> Any:
+    """A row's value in the sort column: seconds for timestamps (the database stores
+    CreatedAtInSec and the like), text otherwise."""
+    if field.endswith("_at"):
+        return int(_epoch_seconds(value))
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return "" if value is None else json.dumps(value) if isinstance(value, dict | list) else value
 
 
 def _predicate(field: str, operation: str, value: Any) -> Callable[[dict], bool]:

@@ -1,6 +1,7 @@
 """The five-field unix cron of `deploy.schedule.cron`, checked field by field before any
 request: Vertex AI (Schedule.cron, v1 REST reference) takes it as is, optionally after
-TZ=<IANA zone>; Kubeflow Pipelines takes it with a seconds field in front (kfp_cron)."""
+TZ=<IANA zone>; Kubeflow Pipelines takes it with a seconds field in front (kfp_cron), parsed
+by robfig/cron v1, which has no time zone and numbers the days of the week 0-6."""
 
 from __future__ import annotations
 
@@ -17,14 +18,17 @@ _FIELDS = (
 )
 
 
-def problem(cron: str, allow_time_zone: bool = True) -> str | None:
-    """Why a scheduler would refuse this cron, or None."""
+SCHEDULERS = ("vertex", "kfp")
+
+
+def problem(cron: str, scheduler: str = "vertex") -> str | None:
+    """Why the scheduler (vertex or kfp) would refuse this cron, or None."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     text = cron.strip()
     tz = _TZ.match(text)
     if tz:
-        if not allow_time_zone:
+        if scheduler == "kfp":
             return "a time zone prefix is not taken here (the schedule runs in UTC)"
         try:
             ZoneInfo(tz["zone"])
@@ -35,6 +39,8 @@ def problem(cron: str, allow_time_zone: bool = True) -> str | None:
     if len(fields) != 5:
         return f"it has {len(fields)} fields, not 5 (minute hour day-of-month month day-of-week)"
     for value, (what, low, high, names) in zip(fields, _FIELDS, strict=True):
+        if scheduler == "kfp" and what == "day of week":
+            high = 6
         for item in value.upper().split(","):
             found = _item_problem(item, low, high, names)
             if found:

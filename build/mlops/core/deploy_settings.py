@@ -94,8 +94,7 @@ def load_deploy_settings(root: Path, env: str | None) -> DeploySettings:
         numbers[key] = value
     cron = get(deploy, "schedule.cron")
     if cron is not None:
-        # Vertex AI takes a time zone before the fields; KFP's recurring runs are set in UTC.
-        found = cron_check.problem(str(cron), allow_time_zone=target == "vertex")
+        found = cron_check.problem(str(cron), "kfp" if target == "kfp" else "vertex")
         if found:
             problems.append(f"deploy.schedule.cron {cron!r}: {found}")
     if problems:

@@ -8,7 +8,7 @@ import io
 import tarfile
 from pathlib import Path
 
-import yaml
+from mlops.core import yaml_text
 
 PACKAGE = "workflow.tar.gz"
 IR_NAME = "pipeline.yaml"
@@ -45,11 +45,6 @@ def images_of(ir: dict) -> tuple[str, ...]:
     return tuple(sorted({e["container"]["image"] for e in executors.values() if "container" in e}))
 
 
-# libyaml's loader where PyYAML has it: a compiled pipeline is parsed several times per
-# deploy and run, and the pure-Python loader takes most of that time.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def ir_documents(ir_text: str) -> list[dict]:
     """The documents of a compiled pipeline's YAML (the spec, then the platform spec if any)."""
-    return [d for d in yaml.load_all(ir_text, Loader=_LOADER) if d is not None]
+    return [d for d in yaml_text.load_all(ir_text) if d is not None]

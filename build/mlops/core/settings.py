@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from mlops.core import yaml_text
 from mlops.core.errors import BuildError
 
 DEFAULT_ENV = "local"
@@ -36,7 +37,7 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise BuildError(f"{path}: settings file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml_text.load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise BuildError(f"{path}: does not parse as YAML: {e}") from e
     if not isinstance(data, dict):

@@ -140,7 +140,6 @@ def _deploy_kfp(settings, record, pipeline, submission, commit, runs) -> None:
         if settings.run:
             job = f"{_named(pipeline, usecase)}-{commit[:12]}"
             say(f"{pipeline}: run {job!r}, waiting up to {settings.run_timeout_s:.0f} s")
-            record.stage("run" + stage, {"name": job, "state": "started"})
             result = kfp.run(
                 experiment_id,
                 pipeline_id,
@@ -149,6 +148,10 @@ def _deploy_kfp(settings, record, pipeline, submission, commit, runs) -> None:
                 params,
                 submission.enable_caching,
                 spec=spec,
+                # Recorded once the server has the run: a refused run leaves no run stage.
+                started=lambda run, stage=stage, job=job: record.stage(
+                    "run" + stage, {"name": job, **run, "state": "started"}
+                ),
             )
             record.stage("run" + stage, {"name": job, **result})
             say(f"{pipeline}: run {job!r} {result['state']} ({result['action']})")

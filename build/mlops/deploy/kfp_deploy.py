@@ -21,6 +21,7 @@ from mlops.core.errors import BuildError
 from mlops.core.parameter_check import check
 from mlops.core.pipeline_package import read_package
 from mlops.deploy.caching import spec_of, task_caching
+from mlops.deploy.kfp_answers import answer_of
 
 T = TypeVar("T")
 FINISHED = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED", "ERROR"}
@@ -33,10 +34,10 @@ def _name_filter(name: str) -> str:
 
 
 class KfpDeployer:
-    def __init__(self, settings: DeploySettings, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, settings: DeploySettings, sleep: Callable[[float], None] | None = None):
         self.settings = settings
         self.host = settings.kfp_host
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep
         self.client = self._call("connecting", self._connect)
 
     @property
@@ -56,9 +57,18 @@ class KfpDeployer:
             raise BuildError(f"{self.where}: cannot be reached: {e}") from e
         return kfp.Client(host=self.host, namespace=self.settings.kfp_namespace or "kubeflow")
 
-    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """fn with 5xx/429 retried with exponential backoff; other failures become
-        BuildErrors that name the environment, the host and the stage."""
+    def _call(
+        self,
+        what: str,
+        fn: Callable[..., T],
+        *args: Any,
+        passthrough: tuple[int, ...] = (),
+        **kwargs: Any,
+    ) -> T:
+        """fn, sent again with exponential backoff while the answer may pass on another
+        attempt (mlops.deploy.kfp_answers); any other failure is a BuildError naming the
+        environment, the host, the stage and the server's message. Statuses in
+        `passthrough` reach the caller as the ApiException."""
         import urllib3
         from kfp_server_api import ApiException
 
@@ -67,16 +77,21 @@ class KfpDeployer:
             try:
                 return fn(*args, **kwargs)
             except ApiException as e:
-                if e.status in (401, 403):
-                    raise BuildError(
-                        f"{self.where}: the credentials were refused ({e.status}) while {what}"
-                    ) from e
-                if (e.status or 0) < 500 and e.status != 429:
+                if e.status in passthrough:
                     raise
+                answer = answer_of(e)
+                if answer.status in (401, 403):
+                    raise BuildError(
+                        f"{self.where}: the credentials were refused ({answer.status}) while {what}"
+                    ) from e
+                if not answer.transient:
+                    raise BuildError(
+                        f"{self.where}: {what} was refused ({answer.describe()})"
+                    ) from e
                 if attempt == attempts:
                     raise BuildError(
                         f"{self.where}: {what} failed after {attempts} attempts "
-                        f"({e.status} {e.reason})"
+                        f"({answer.describe()})"
                     ) from e
             except urllib3.exceptions.HTTPError as e:
                 raise BuildError(f"{self.where}: cannot be reached while {what}: {e}") from e
@@ -88,11 +103,14 @@ class KfpDeployer:
         from kfp_server_api import ApiException
 
         try:
-            return self._call(what, create), "created"
+            return self._call(what, create, passthrough=(409,)), "created"
         except ApiException as e:
-            found = find() if e.status == 409 else None
+            found = find()
             if found is None:
-                raise BuildError(f"{self.where}: {what} failed ({e.status}: {e.body})") from e
+                raise BuildError(
+                    f"{self.where}: {what} was refused ({answer_of(e).describe()}) and no "
+                    "other deploy's result was found"
+                ) from e
             return found, "exists"
 
     def _named(self, what: str, list_fn, field: str, experiment_id: str, name: str) -> list:
@@ -105,12 +123,26 @@ class KfpDeployer:
     # --- stages -------------------------------------------------------------------------
 
     def experiment(self) -> str:
+        """The experiment's id; kfp.Client creates it unless its lookup finds it, and a 409
+        (another deploy created it in between) means it exists."""
         name = self.settings.kfp_experiment
-        exp = self._call(
+        namespace = self.settings.kfp_namespace
+
+        def find():
+            try:
+                return self._call(
+                    f"looking up experiment {name!r}",
+                    self.client.get_experiment,
+                    experiment_name=name,
+                    namespace=namespace,
+                )
+            except ValueError:  # kfp.Client's "No experiment is found with name ..."
+                return None
+
+        exp, _ = self._conflict_is_done(
             f"creating experiment {name!r}",
-            self.client.create_experiment,
-            name=name,
-            namespace=self.settings.kfp_namespace,
+            lambda: self.client.create_experiment(name=name, namespace=namespace),
+            find,
         )
         return exp.experiment_id
 
@@ -127,7 +159,9 @@ class KfpDeployer:
             ).pipeline_id
 
         return self._conflict_is_done(
-            f"creating pipeline {name!r}", create, lambda: self.client.get_pipeline_id(name)
+            f"creating pipeline {name!r}",
+            create,
+            lambda: self._call(f"looking up pipeline {name!r}", self.client.get_pipeline_id, name),
         )
 
     def _find_version(self, pipeline_id: str, commit: str) -> str | None:
@@ -186,9 +220,11 @@ class KfpDeployer:
         enable_caching: bool | None = None,
         *,
         spec: dict,
+        started: Callable[[dict], None] | None = None,
     ) -> dict:
         """The commit's run: a succeeded one is reused, a running one awaited, else a new one.
-        `params` are checked against `spec` (the version's PipelineSpec) first."""
+        `params` are checked against `spec` (the version's PipelineSpec) first; `started`
+        hears of the run (id and action) once it exists, before it is awaited."""
         params = dict(check(spec, params))
         runs = self._named("listing runs", self.client.list_runs, "runs", experiment_id, job)
         reusable = [r for r in runs if (r.state or "").upper() not in FINISHED - {"SUCCEEDED"}]
@@ -208,6 +244,8 @@ class KfpDeployer:
                 enable_caching=enable_caching,
             ).run_id
             action = "created"
+        if started is not None:
+            started({"run_id": run_id, "action": action})
         state = self._await(run_id, job)
         return {"run_id": run_id, "action": action, "state": state}
 
