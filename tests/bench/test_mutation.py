@@ -62,6 +62,7 @@ def test_only_the_functions_asked_for_are_selected():
     assert mu.selected(only, "mlops.demo.rules.x__decide__mutmut_1")
     assert not mu.selected(only, "mlops.demo.rules.x_gate__mutmut_1")
     assert mu.selected(TARGET, "mlops.demo.rules.x_gate__mutmut_1")
+    assert mu.mutant_glob(only, "Box.size") == "mlops.demo.rules.xǁBoxǁsize__mutmut_*"
 
 
 def test_the_changed_line_and_where_it_stands():

@@ -60,6 +60,18 @@ TARGETS = (
         "components/deploy_model/src/deploy_model",
         "deploy_model/registry.py",
         ("components/deploy_model/tests/test_registry.py",),
+        # the serving state and its changes; pushing versions is storage
+        functions=(
+            "empty_state",
+            "previous_stable",
+            "Registry.read_serving",
+            "Registry.update",
+            "Registry.deploy",
+            "Registry.check_canary",
+            "Registry.promote",
+            "Registry.ramp",
+            "Registry.rollback",
+        ),
         copy=("components/deploy_model/tests",),
     ),
     Target("drift", _MLOPS, "mlops/triggers/drift.py", ("tests/triggers/test_drift_trigger.py",)),
@@ -113,8 +125,11 @@ def function_of(mutant: str) -> str:
 
 
 def mutant_glob(target: Target, function: str) -> str:
+    """mutmut's name pattern for the mutants of a function (`name` or `Class.name`)."""
     dotted = target.module.removesuffix(".py").replace("/", ".")
-    return f"{dotted}.x_{function}__mutmut_*"
+    cls, _, name = function.rpartition(".")
+    mangled = f"xǁ{cls}ǁ{name}" if cls else f"x_{name}"
+    return f"{dotted}.{mangled}__mutmut_*"
 
 
 def selected(target: Target, mutant: str) -> bool:
@@ -362,20 +377,31 @@ def _mutmut_version() -> str:
         ) from None
 
 
-def run(root: Path, names: list[str] | None = None) -> dict[str, Any]:
+def run(root: Path, names: list[str] | None = None, out: Path | None = None) -> dict[str, Any]:
+    """Runs the named modules (default: all) and writes the report; a run of some modules
+    keeps the other modules' last results."""
     known = {t.name: t for t in TARGETS}
     unknown = sorted(set(names or ()) - set(known))
     if unknown:
         raise BuildError(f"unknown mutation targets {unknown}; known: {', '.join(known)}")
     tool = _mutmut_version()
     reviewed = load_equivalent()
-    path = root / RESULT
-    previous = json.loads(path.read_text()).get("modules", {}) if path.is_file() else {}
-    modules = dict(previous) if names else {}
+    path = out or root / RESULT
+    modules: dict[str, Any] = {}
     for name in names or known:
-        modules[name] = run_target(root, known[name], reviewed)
+        try:
+            modules[name] = run_target(root, known[name], reviewed)
+        except BuildError as e:  # the other modules still run; the error is in the report
+            modules[name] = {"module": known[name].module, "error": str(e)}
+            print(f"[mutation] {name}: {e}", flush=True)
+            continue
         print(f"[mutation] {name}: {_line(modules[name])}", flush=True)
-    below = [n for n, m in modules.items() if (m["kill_ratio_without_equivalent"] or 0) < TARGET]
+    if names and path.is_file():  # read now: another run may have written meanwhile
+        modules = {**json.loads(path.read_text()).get("modules", {}), **modules}
+    modules = {n: modules[n] for n in known if n in modules}
+    below = [
+        n for n, m in modules.items() if (m.get("kill_ratio_without_equivalent") or 0) < TARGET
+    ]
     result = {
         "tool": f"mutmut {tool}",
         "target_kill_ratio": TARGET,
