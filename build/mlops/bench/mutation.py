@@ -79,7 +79,7 @@ TARGETS = (
         "degradation",
         _MLOPS,
         "mlops/monitoring/degradation.py",
-        ("tests/monitoring/test_degradation.py",),
+        ("tests/monitoring/test_degradation.py", "tests/monitoring/test_degradation_decision.py"),
         functions=("_decide", "version_verdict"),
     ),
     Target(
