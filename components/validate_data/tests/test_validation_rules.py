@@ -146,28 +146,35 @@ def test_statistics_without_a_dataset_count_no_examples():
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("", "--schema is empty"),
-        ("  \n ", "--schema is empty"),
-        ("feature {", "does not parse as a tensorflow_metadata Schema in text format"),
+        ("", "--schema is empty: pass the schema's text (pbtxt)"),
+        ("  \n ", "--schema is empty: pass the schema's text (pbtxt)"),
         ('default_environment: "TRAINING"', "--schema declares no features"),
     ],
 )
 def test_a_bad_schema_names_what_is_wrong(text, message):
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError) as e:
         v.parse_schema(text)
+    assert str(e.value) == message
+
+
+def _parse_error(text: str) -> str:
+    try:
+        text_format.Parse(text, schema_pb2.Schema())
+    except text_format.ParseError as e:
+        return f"--schema does not parse as a tensorflow_metadata Schema in text format: {e}"
+    raise AssertionError(f"{text!r} parses")
 
 
 def test_a_schema_path_in_place_of_its_text_gets_a_hint():
-    hint = "takes the schema's text, not a path to it"
-    for path in ("schema.pbtxt", "s.txt", "s.pb"):
-        with pytest.raises(InputError, match=hint):
+    hint = " (--schema takes the schema's text, not a path to it)"
+    for path in ("schema.pbtxt", " s.txt\n", "s.pb"):
+        with pytest.raises(InputError) as e:
             v.parse_schema(path)
-    with pytest.raises(InputError) as e:
-        v.parse_schema("not a schema")
-    assert hint not in str(e.value)
-    with pytest.raises(InputError) as e:
-        v.parse_schema('feature { name: "a" }\nschema.pbtxt')
-    assert hint not in str(e.value)
+        assert str(e.value) == _parse_error(path) + hint
+    for text in ("not a schema", 'feature { name: "a" }\nschema.pbtxt', "feature {"):
+        with pytest.raises(InputError) as e:
+            v.parse_schema(text)
+        assert str(e.value) == _parse_error(text)
 
 
 def test_a_good_schema_parses():
@@ -398,3 +405,47 @@ def test_serving_statistics_without_environments_are_validated_with_none():
     ]
     assert result.decision == v.CONTINUE
     assert result.notes == []
+
+
+def test_train_is_compared_wherever_it_stands_and_the_result_keeps_its_inputs():
+    thresholds = v.Thresholds(drift_categorical_linf=0.3)
+    previous = _stats({"a": 90, "b": 10})
+    result = v.validate(
+        _schema(COMPANY_SCHEMA),
+        {"eval": _stats({"a": 90, "b": 10}), "train": _stats({"a": 50, "b": 50})},
+        {},
+        ["eval", "train"],
+        thresholds,
+        previous=previous,
+    )
+    assert [s.name for s in result.sections] == ["eval", "train"]
+    assert result.sections[0].notes == [] and result.sections[0].measurements == []
+    assert result.sections[1].notes == ["drift measured against the previous statistics"]
+    assert result.thresholds == thresholds and result.reference is previous
+
+
+def test_undecodable_splits_other_than_the_compared_one_get_no_note():
+    problem = TypeProblem("eval", "f", 0, "company", "BYTES", "FLOAT", "1.0")
+    stats = {"train": _stats({"a": 50, "b": 50})}
+    args = (_schema(COMPANY_SCHEMA), stats, {"eval": [problem]}, ["train", "eval"], v.Thresholds())
+    result = v.validate(*args, previous=_stats({"a": 50, "b": 50}))
+    eval_section = result.sections[1]
+    assert (eval_section.name, eval_section.environment, eval_section.notes) == (
+        "eval",
+        "TRAINING",
+        [],
+    )
+    alone = v.validate(_schema(COMPANY_SCHEMA), {}, {"train": [problem]}, ["train"], v.Thresholds())
+    assert alone.sections[0].notes == []  # nothing to compare against: nothing missed
+
+
+def test_the_splits_are_validated_in_the_training_environment():
+    # A serving-only feature is absent from the examples, and rightly so.
+    schema = _schema(
+        COMPANY_SCHEMA + 'feature { name: "request_id" type: BYTES presence { min_count: 1 } '
+        'not_in_environment: "TRAINING" }\n'
+    )
+    result = v.validate(
+        schema, {"train": _stats({"a": 50, "b": 50})}, {}, ["train"], v.Thresholds()
+    )
+    assert result.sections[0].anomaly_count() == 0 and result.decision == v.CONTINUE
