@@ -68,7 +68,16 @@ def test_only_the_functions_asked_for_are_selected():
 def test_the_changed_line_and_where_it_stands():
     assert mu.changed_lines(DIFF) == ("if value > bound:", "if value >= bound:")
     assert mu.line_of(SOURCE, "gate", "if value > bound:") == 5
+    assert mu.line_of(SOURCE, "gate", "if value > bound:", DIFF) == 5
     assert mu.line_of(SOURCE, "Box.size", "return 3") == 12
+    # the same text twice: the diff's hunk says which
+    twice = "def f(x):\n    for k in x:\n        if k:\n            continue\n        continue\n"
+    hunk = (
+        "--- a\n+++ a\n@@ -2,4 +2,4 @@\n     for k in x:\n         if k:\n"
+        "             continue\n-        continue\n+        break"
+    )
+    assert mu.line_of(twice, "f", "continue", hunk) == 5
+    assert mu.line_of(twice, "f", "continue") == 4
     # text not found as a whole line: the function's first line
     assert mu.line_of(SOURCE, "gate", "") == 4
     with pytest.raises(ValueError, match="no function 'nope'"):

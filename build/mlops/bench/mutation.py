@@ -159,11 +159,34 @@ def function_span(source: str, function: str) -> tuple[int, int]:
     raise ValueError(f"no function {function!r} in the module")
 
 
-def line_of(source: str, function: str, original: str) -> int:
-    """The line of the module where the mutated text stands: the first line of the function
-    holding it (its first line when the text spans several)."""
+def _diff_line(diff: str) -> int | None:
+    """The line of the first changed line counted from the function's first line (1), from
+    the hunk header of mutmut's diff of the function."""
+    hunk = None
+    for line in diff.splitlines():
+        if line.startswith("@@"):
+            hunk = int(line.split()[1].split(",")[0].lstrip("-"))
+            continue
+        if hunk is None or line.startswith(("---", "+++")):
+            continue
+        if line.startswith("-"):
+            return hunk
+        if not line.startswith("+"):
+            hunk += 1
+    return None
+
+
+def line_of(source: str, function: str, original: str, diff: str = "") -> int:
+    """The line of the module where the mutated text stands: where the diff says when the
+    source agrees, else the first line of the function holding the text (its first line
+    when the text is not found)."""
     first, last = function_span(source, function)
     lines = source.splitlines()
+    offset = _diff_line(diff)
+    if offset is not None and first + offset - 1 <= last:
+        there = lines[first + offset - 2].strip()
+        if there and original.startswith(there):
+            return first + offset - 1
     wanted = original.split(" ")[0] if original else ""
     for number in range(first, last + 1):
         if original and lines[number - 1].strip() == original:
@@ -222,7 +245,7 @@ def summarise(
                 "status": status,
                 "file": target.module,
                 "function": function,
-                "line": line_of(source, function, original),
+                "line": line_of(source, function, original, diffs.get(mutant, "")),
                 "original": original,
                 "mutant_line": mutated,
                 "diff": diffs.get(mutant, ""),
