@@ -5,6 +5,7 @@ import pytest
 from mlops.ci.build_inputs import context_files, dockerignore_patterns, fingerprint
 from mlops.ci.components import ComponentDir, discover
 from mlops.ci.spec_rewrite import rewrite_images
+from mlops.core.errors import BuildError
 
 
 @pytest.fixture
@@ -101,7 +102,9 @@ def test_the_executable_bit_rebuilds_and_other_mode_bits_do_not(tmp_path):
     run = component.path / "src" / "run.py"
     run.chmod(0o600)
     assert fingerprint(component, "sha256:base1", lock) == before
-    run.chmod(0o755)
+    run.chmod(0o602)
+    assert fingerprint(component, "sha256:base1", lock) == before
+    run.chmod(0o601)
     assert fingerprint(component, "sha256:base1", lock) != before
 
 
@@ -113,3 +116,17 @@ def test_a_spec_in_the_context_counts_except_for_its_image(tmp_path):
     assert fingerprint(component, "sha256:base1", lock) == before
     spec.write_text(SPEC.format(image="reg/tiny:dev").replace("[x]", "[y]"))
     assert fingerprint(component, "sha256:base1", lock) != before
+
+
+def test_the_dockerfile_is_sent_even_when_dockerignore_lists_it(tmp_path):
+    component, _ = _tiny(tmp_path, ignore="Dockerfile\ntests\n")
+    assert "Dockerfile" in context_files(component.path)
+    assert ".dockerignore" in context_files(component.path)
+
+
+def test_a_spec_in_the_context_that_does_not_parse_is_named(tmp_path):
+    component, lock = _tiny(tmp_path, ignore=None)
+    spec = component.path / "component.yaml"
+    spec.write_text("name: [unclosed\n")
+    with pytest.raises(BuildError, match=rf"^{spec}: does not parse as YAML"):
+        fingerprint(component, "sha256:base1", lock)
