@@ -125,6 +125,9 @@ def test_the_summary_counts_ratios_and_lists_survivors_with_reviewed_equivalents
         ("Box.size", "no_tests", 12),
     ]
     assert all("equivalent" not in s for s in m["survivors"][1:])
+    # a context line the diff lacks: not that reviewed mutant
+    elsewhere = [{**reviewed[0], "context": "return 'go'"}]
+    assert "equivalent" not in mu.summarise(TARGET, codes, diffs, SOURCE, elsewhere)["survivors"][0]
 
 
 def test_functions_outside_the_selection_are_not_counted():

@@ -209,14 +209,16 @@ def load_equivalent(path: Path = EQUIVALENT) -> list[dict[str, str]]:
 
 
 def equivalence(reviewed: list[dict[str, str]], name: str, survivor: dict[str, Any]) -> str | None:
-    """The reviewed reason when this survivor is a known equivalent mutant, else None."""
+    """The reviewed reason when this survivor is a known equivalent mutant, else None. An
+    entry's optional `context` (a line of the diff) tells apart the same change made twice in
+    one function."""
     for e in reviewed:
         if (e["module"], e["function"], e["original"], e["mutant"]) == (
             name,
             survivor["function"],
             survivor["original"],
             survivor["mutant"],
-        ):
+        ) and e.get("context", "") in survivor.get("diff", ""):
             return e["reason"]
     return None
 
