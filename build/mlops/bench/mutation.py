@@ -74,7 +74,12 @@ TARGETS = (
         ),
         copy=("components/deploy_model/tests",),
     ),
-    Target("drift", _MLOPS, "mlops/triggers/drift.py", ("tests/triggers/test_drift_trigger.py",)),
+    Target(
+        "drift",
+        _MLOPS,
+        "mlops/triggers/drift.py",
+        ("tests/triggers/test_drift_trigger.py", "tests/triggers/test_drift_decision_exact.py"),
+    ),
     Target(
         "degradation",
         _MLOPS,
@@ -86,7 +91,10 @@ TARGETS = (
         "canary",
         _MLOPS,
         "mlops/monitoring/canary.py",
-        ("tests/monitoring/test_canary_analysis.py",),
+        (
+            "tests/monitoring/test_canary_analysis.py",
+            "tests/monitoring/test_canary_decision_exact.py",
+        ),
     ),
     Target("spec_rewrite", _MLOPS, "mlops/ci/spec_rewrite.py", ("tests/ci/test_spec_rewrite.py",)),
     Target(
@@ -334,6 +342,9 @@ def _env(root: Path, target: Target) -> dict[str, str]:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(map(str, paths)),
         "TF_USE_LEGACY_KERAS": "1",
+        # The scratch copy is no checkout: the tests' guard against changed tracked files
+        # must not see the edits made to the real checkout while mutants run.
+        "GIT_CEILING_DIRECTORIES": str(root / ".local" / "mutation"),
     }
 
 
