@@ -20,7 +20,7 @@ RUN_FLAGS = $(if $(DATA),--data "$(DATA)") $(if $(filter 0 false no,$(CACHE)),--
 
 .PHONY: help setup venv engine test unit lint ruff contracts ci build images push update-specs \
 	compile run run-dev cache-clear serve promote rollback ramp lineage watch monitor status ui screenshots \
-	browser deploy component schema usecase bench lock clean
+	browser deploy component schema usecase bench mutation lock clean
 
 help: ## list the verbs
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -128,6 +128,9 @@ usecase: venv ## a new use case from a CSV: make usecase NAME=x DATA=file.csv LA
 
 bench: setup ## benchmarks -> bench/results/<name>.json (BENCH=build|data|model|pipeline|quality for one)
 	@$(MLOPS) bench $(BENCH)
+
+mutation: venv ## mutation testing (mutmut) of the deciding modules against their fast tests -> bench/results/mutation.json (MODULE=x for one)
+	@$(MLOPS) mutation $(MODULE)
 
 lock: ## re-resolve requirements.in into requirements.lock (needs the package registry)
 	@scripts/lock.sh

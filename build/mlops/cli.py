@@ -152,6 +152,17 @@ def _bench(args) -> None:
         print(f"[bench] {name}: {result}")
 
 
+def _mutation(args) -> None:
+    from mlops.bench import mutation
+
+    result = mutation.run(args.root, args.names)
+    below = result["below_target"]
+    print(
+        f"[mutation] {result['tool']}: bench/results/mutation.json; below "
+        f"{result['target_kill_ratio']:.0%}: {', '.join(below) or 'none'}"
+    )
+
+
 def _component(args) -> None:
     from mlops.ci.scaffold import scaffold
 
@@ -368,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="benchmarks -> bench/results/<name>.json")
     p.add_argument("names", nargs="*", help=f"some of: {', '.join(BENCHMARKS)} (default: all)")
     p.set_defaults(func=_bench)
+    p = sub.add_parser("mutation", help="mutation testing -> bench/results/mutation.json")
+    p.add_argument("names", nargs="*", help="some of the modules (default: all)")
+    p.set_defaults(func=_mutation)
     p = sub.add_parser("component", help="scaffold components/NAME")
     p.add_argument("name")
     p.set_defaults(func=_component)

@@ -2,9 +2,10 @@
 
 import pytest
 
-from mlops.ci.build_inputs import context_files, fingerprint
-from mlops.ci.components import discover
+from mlops.ci.build_inputs import context_files, dockerignore_patterns, fingerprint
+from mlops.ci.components import ComponentDir, discover
 from mlops.ci.spec_rewrite import rewrite_images
+from mlops.core.errors import BuildError
 
 
 @pytest.fixture
@@ -53,3 +54,79 @@ def test_changes_that_do_not_rebuild(project, hello):
     (hello.path / "src" / "hello" / "__pycache__").mkdir()
     (hello.path / "src" / "hello" / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"x")
     assert _fp(project, hello) == before
+
+
+GOLDEN = "43b460aa4ec985b582e37d86d6e087a1fbceed783728b46bfc7d773d73295d93"
+SPEC = "name: tiny\nimplementation:\n  container:\n    image: {image}\n    command: [x]\n"
+
+
+def _tiny(tmp_path, ignore: str | None = "# comment\n\n  tests  \n*.pyc\n"):
+    """A fixed component folder, written here so that its fingerprint is known."""
+    folder = tmp_path / "tiny"
+    (folder / "src").mkdir(parents=True)
+    (folder / "tests").mkdir()
+    (folder / "Dockerfile").write_text("FROM base\nCOPY src /src\n")
+    (folder / "src" / "run.py").write_text("print('hi')\n")
+    (folder / "src" / "run.py").chmod(0o644)
+    (folder / "tests" / "test_run.py").write_text("")
+    (folder / "component.yaml").write_text(SPEC.format(image="reg/tiny:dev"))
+    if ignore is not None:
+        (folder / ".dockerignore").write_text(ignore)
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("six==1.16.0\n")
+    return ComponentDir("tiny", folder, {}), lock
+
+
+def test_dockerignore_patterns_skip_comments_and_blank_lines(tmp_path):
+    component, _ = _tiny(tmp_path)
+    assert dockerignore_patterns(component.path) == ["tests", "*.pyc"]
+    assert dockerignore_patterns(tmp_path) == []
+    assert context_files(component.path) == [
+        ".dockerignore",
+        "Dockerfile",
+        "component.yaml",
+        "src/run.py",
+    ]
+
+
+def test_the_fingerprint_of_fixed_inputs_is_fixed(tmp_path):
+    # Any change to what is hashed, or how, must bump FORMAT: every recorded fingerprint
+    # then rebuilds once, on purpose.
+    component, lock = _tiny(tmp_path)
+    assert fingerprint(component, "sha256:base1", lock) == GOLDEN
+
+
+def test_the_executable_bit_rebuilds_and_other_mode_bits_do_not(tmp_path):
+    component, lock = _tiny(tmp_path)
+    before = fingerprint(component, "sha256:base1", lock)
+    run = component.path / "src" / "run.py"
+    run.chmod(0o600)
+    assert fingerprint(component, "sha256:base1", lock) == before
+    run.chmod(0o602)
+    assert fingerprint(component, "sha256:base1", lock) == before
+    run.chmod(0o601)
+    assert fingerprint(component, "sha256:base1", lock) != before
+
+
+def test_a_spec_in_the_context_counts_except_for_its_image(tmp_path):
+    component, lock = _tiny(tmp_path, ignore=None)
+    before = fingerprint(component, "sha256:base1", lock)
+    spec = component.path / "component.yaml"
+    spec.write_text(SPEC.format(image="reg/tiny:abc@sha256:" + "1" * 64))
+    assert fingerprint(component, "sha256:base1", lock) == before
+    spec.write_text(SPEC.format(image="reg/tiny:dev").replace("[x]", "[y]"))
+    assert fingerprint(component, "sha256:base1", lock) != before
+
+
+def test_the_dockerfile_is_sent_even_when_dockerignore_lists_it(tmp_path):
+    component, _ = _tiny(tmp_path, ignore="Dockerfile\ntests\n")
+    assert "Dockerfile" in context_files(component.path)
+    assert ".dockerignore" in context_files(component.path)
+
+
+def test_a_spec_in_the_context_that_does_not_parse_is_named(tmp_path):
+    component, lock = _tiny(tmp_path, ignore=None)
+    spec = component.path / "component.yaml"
+    spec.write_text("name: [unclosed\n")
+    with pytest.raises(BuildError, match=rf"^{spec}: does not parse as YAML"):
+        fingerprint(component, "sha256:base1", lock)

@@ -122,3 +122,76 @@ def test_a_failed_replacement_removes_the_copies_already_written(tmp_path, monke
         spec_rewrite.write_specs([(s, c, PINNED) for s, c in zip(sources, copies, strict=True)])
     assert [p for p in (tmp_path / "dist").rglob("*") if p.is_file()] == []
     assert all(p.read_text() == SPEC for p in sources)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "is empty"),
+        ("# only a comment\n", "is empty"),
+        ("- a list\n", r"\(top level\) is not a mapping"),
+        ("name: x\n", r"\(top level\).implementation is missing"),
+        ("implementation: 5\n", "implementation is not a mapping"),
+        ("implementation: {}\n", "implementation.container is missing"),
+        ("implementation: {container: [a]}\n", "implementation.container is not a mapping"),
+        (
+            "implementation: {container: {image: [a, b]}}\n",
+            "implementation.container.image is not a string",
+        ),
+    ],
+)
+def test_each_bad_spec_is_named_with_its_file(tmp_path, text, message):
+    path = tmp_path / "named.yaml"
+    path.write_text(text)
+    with pytest.raises(BuildError, match=rf"^{path}: {message}"):
+        spec_rewrite.read_image(path)
+    with pytest.raises(BuildError, match=rf"^{path}: {message}"):
+        spec_rewrite.rewrite_images({path: PINNED})
+    assert path.read_text() == text
+
+
+def test_a_rewrite_that_would_change_more_than_the_image_is_refused(tmp_path):
+    # Duplicate keys: the span is the first image, YAML's value the last.
+    path = tmp_path / "dup.yaml"
+    text = "implementation: {container: {image: a, image: b}}\n"
+    path.write_text(text)
+    with pytest.raises(BuildError, match=rf"^{path}: rewriting the image would change other"):
+        spec_rewrite.rewrite_images({path: PINNED})
+    assert path.read_text() == text
+
+
+def test_plain_images_stay_plain_and_others_are_quoted():
+    every_safe = "".join(sorted(spec_rewrite._PLAIN_SAFE))
+    assert spec_rewrite._render(every_safe) == every_safe
+    assert spec_rewrite._render(PINNED) == PINNED
+    assert spec_rewrite._render("a b") == '"a b"'
+    assert spec_rewrite._render("true") == '"true"'
+    assert spec_rewrite._render("") == '""'
+
+
+def test_an_unchanged_file_does_not_stop_the_next_one(tmp_path):
+    same, other = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    same.write_text(SPEC.replace("localhost:5000/mlops/hello:dev", PINNED))
+    other.write_text(SPEC)
+    assert spec_rewrite.rewrite_images({same: PINNED, other: PINNED}) == [other]
+    assert spec_rewrite.read_image(other) == PINNED
+
+
+def test_staged_beside_the_target_with_the_source_mode(tmp_path, monkeypatch):
+    source = tmp_path / "src" / "component.yaml"
+    source.parent.mkdir()
+    source.write_text(SPEC)
+    source.chmod(0o640)
+    target = tmp_path / "dist" / "hello" / "component.yaml"
+    staged = []
+    replace = os.replace
+
+    def spy(tmp, dst):
+        staged.append(Path(tmp))
+        replace(tmp, dst)
+
+    monkeypatch.setattr(spec_rewrite.os, "replace", spy)
+    assert spec_rewrite.write_specs([(source, target, PINNED)]) == [target]
+    (tmp,) = staged
+    assert tmp.parent == target.parent and tmp.name.startswith(".component.yaml.")
+    assert target.stat().st_mode & 0o777 == 0o640

@@ -19,6 +19,7 @@ VERBS = [
     "run",
     "component",
     "bench",
+    "mutation",
     "ui",
     "screenshots",
     "browser",

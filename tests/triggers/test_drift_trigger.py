@@ -268,3 +268,79 @@ def test_real_checks_drifted_starts_training_clean_does_not_bad_input_fails(
     assert answer["span_counts"] == {"claimed": 0, "done": 2, "failed": 2}
     text = status.render(answer)
     assert retrain.run_id in text and "no_drift" in text and "drift in" in text
+
+
+def test_classify_counts_drift_strictly_above_its_threshold_and_only_drift():
+    at, over, skew = (
+        {"feature": "a", "comparison": "drift", "value": 0.15, "threshold": 0.15},
+        {"feature": "b", "comparison": "drift", "value": 0.16, "threshold": 0.15},
+        {"feature": "c", "comparison": "skew", "value": 0.9, "threshold": 0.15},
+    )
+    no_value = {"feature": "d", "comparison": "drift", "threshold": 0.5}
+    no_threshold = {"feature": "e", "comparison": "drift", "value": 0.99}
+    found = {"measurements": [at, over, skew, no_value, no_threshold]}
+    assert classify(found) == ([], [over], [])
+    assert classify({"measurements": [{**no_threshold, "value": 1.01}]})[1] != []
+    assert classify({}) == ([], [], [])
+
+
+def test_the_drift_reason_lists_each_measurement(root):
+    path = write_span(root, "day1.csv")
+    found = summary(drifted=["fare", "tips"])
+    found["measurements"][1].pop("measure")
+    start = FakeStart(root, verdicts={"day1.csv": found})
+    decision = check_span(root, str(path), start=start, span_key="k1")
+    assert decision.reason.startswith(
+        "drift in fare, tips: fare (jensen_shannon_divergence 0.400 > 0.15), "
+        "tips (distance 0.400 > 0.15): training run "
+    )
+    assert (decision.span, decision.details["span_key"], decision.details["data"]) == (
+        str(path),
+        "k1",
+        str(path),
+    )
+    [recorded] = drift_decisions(root)
+    assert recorded["details"]["span"] == str(path) and recorded["details"]["span_key"] == "k1"
+    assert decision.to_dict() == {
+        "kind": "drift",
+        "decision": "retrain",
+        "reason": decision.reason,
+        "run_id": decision.run_id,
+        "span": str(path),
+        "details": decision.details,
+        "decision_id": recorded["id"],
+    }
+
+
+def test_a_decision_is_recorded_at_the_time_given(root):
+    from mlops.triggers.drift import Decision, record
+
+    decision = record(root, Decision("drift", "no_drift", "fine", span="s"), at=1234.5)
+    [recorded] = drift_decisions(root)
+    assert recorded["at"] == 1234.5 and recorded["id"] == decision.decision_id
+    assert recorded["details"] == {"span": "s"} and not decision.failed
+
+
+def test_settings_that_do_not_load_are_a_failed_check(tmp_path, capsys):
+    root = trigger_project(tmp_path / "p", **{"triggers.drift.retrain_on_drift": "maybe"})
+    start = FakeStart(root)
+    decision = check_span(root, "s.csv", start=start)
+    assert decision.decision == "failed" and decision.failed
+    assert decision.reason.startswith("the drift check cannot run: ")
+    assert start.calls == []
+    assert capsys.readouterr().out == f"[drift] s.csv: failed: {decision.reason}\n"
+
+
+def test_check_outputs_reads_the_run_as_the_lineage_store_has_it(root):
+    from mlops.triggers.drift import check_outputs
+
+    path = write_span(root, "day1.csv")
+    decision = check_span(root, str(path), start=FakeStart(root))
+    found = check_outputs(root, decision.details["check_run"])
+    assert found == {
+        "status": "SUCCEEDED",
+        "failed_task": None,
+        "reason": None,
+        "summary": summary(),
+        "statistics": decision.details["check_statistics"],
+    }

@@ -91,11 +91,15 @@ def test_ramp_moves_the_canary_share_and_expect_canary_guards_every_change(
     for v in (1, 2, 3):
         reg.push(model_dirs[v])
     reg.deploy(1, 10)
-    with pytest.raises(RegistryError, match="no canary to ramp"):
+    with pytest.raises(RegistryError) as e:
         reg.ramp(25)
+    assert str(e.value) == "taxi: no canary to ramp (stable is 1)"
     reg.deploy(2, 10)
+    # the bounds are shares a canary may keep
+    assert reg.ramp(1)["canary"] == {"version": 2, "traffic_percent": 1}
+    assert reg.ramp(99)["canary"] == {"version": 2, "traffic_percent": 99}
     assert reg.ramp(25, expect_canary=2)["canary"] == {"version": 2, "traffic_percent": 25}
-    for bad in (0, 100, 2.5):
+    for bad in (0, 100, 2.5, True):
         with pytest.raises(RegistryError, match="expected 1 to 99"):
             reg.ramp(bad)
     # A decision about another canary changes nothing: the canary is 2, not 3.
@@ -109,7 +113,14 @@ def test_ramp_moves_the_canary_share_and_expect_canary_guards_every_change(
         reg.rollback(expect_canary=2)
     assert reg.status()["stable"] == 2
     history = reg.status()["history"]
-    assert [h["action"] for h in history] == ["deploy", "canary", "ramp", "promote"]
+    assert [h["action"] for h in history] == [
+        "deploy",
+        "canary",
+        "ramp",
+        "ramp",
+        "ramp",
+        "promote",
+    ]
     assert previous_stable(history) == 1  # a ramp step moves no stable version
 
 

@@ -3,9 +3,11 @@ hand, so that each rule is tested on its own without running TFMA)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
+import pytest
 from evaluate_model import blessing, config, report
 from evaluate_model.evaluate import Evaluation, Failure, SliceResult
 
@@ -205,3 +207,168 @@ def test_multiclass_report_names_classes_and_shows_unpredicted_examples():
     assert SliceResult({}, values, confusion_matrix=matrix).to_json(model_task.class_name)[
         "confusion_matrix"
     ]["predicted"] == ["cat", "dog", "(no prediction)"]
+
+
+def _check(s, i, kind, candidate, baseline=None, diff=None, status="pass", note=""):
+    t = (s.thresholds if kind == "value" else s.change_thresholds)[i]
+    return blessing.ThresholdCheck(
+        t.metric, s.key_of(t.metric), kind, t.describe(), "Overall", candidate, baseline, diff,
+        status, note,
+    )  # fmt: skip
+
+
+def test_a_blessing_against_a_baseline_records_every_check_exactly():
+    s = _settings({"AUC": {"lower": 0.75}}, {"AUC": {"direction": "higher", "absolute": -0.01}})
+    b = blessing.decide(s, _evaluation(auc=0.8, baseline_auc=0.7), BASELINE, ("set aside",))
+    assert b.blessed
+    diff = pytest.approx(0.1)
+    assert b.checks == [
+        _check(s, 0, "value", 0.8, 0.7, diff),
+        _check(s, 0, "change", 0.8, 0.7, diff),
+    ]
+    assert b.reasons == ["all 2 threshold(s) pass on the overall slice against baseline version 4"]
+    assert b.notes == ["set aside"] and b.failed == []
+    assert b.to_json() == {
+        "blessed": True,
+        "reasons": b.reasons,
+        "failed_thresholds": [],
+        "thresholds": [dataclasses.asdict(c) for c in b.checks],
+        "baseline_version": 4,
+        "baseline_source": "/registry/taxi_big_tipper/4",
+        "notes": ["set aside"],
+        "metrics": {"auc": 0.8, "binary_accuracy": 0.85, "example_count": 500.0},
+    }
+
+
+def test_without_a_baseline_every_change_threshold_is_ignored_and_noted():
+    s = _settings(
+        {"AUC": {"lower": 0.75}},
+        {
+            "AUC": {"direction": "higher", "absolute": -0.01},
+            "BinaryAccuracy": {"direction": "higher", "absolute": -0.02},
+        },
+    )
+    b = blessing.decide(s, _evaluation(), None)
+    note = "no baseline: the first model is judged on value thresholds only"
+    assert b.checks == [
+        _check(s, 0, "value", 0.8),
+        _check(s, 0, "change", 0.8, status="ignored", note=note),
+        _check(s, 1, "change", 0.85, status="ignored", note=note),
+    ]
+    assert b.reasons == ["all 1 threshold(s) pass on the overall slice with no baseline; 2 ignored"]
+    assert b.notes == [
+        "No baseline model (baseline_model absent, or NO_BASELINE: no stable version in the "
+        "registry): change thresholds were ignored; the model is judged on value thresholds only."
+    ]
+    j = b.to_json()
+    assert (j["baseline_version"], j["baseline_source"], j["notes"]) == (None, None, b.notes)
+
+
+def test_value_thresholds_alone_add_no_note():
+    b = blessing.decide(_settings({"AUC": {"lower": 0.75}}), _evaluation(), None)
+    assert b.blessed and b.notes == []
+    assert b.reasons == ["all 1 threshold(s) pass on the overall slice with no baseline"]
+
+
+def test_a_baseline_without_a_version_is_named_by_its_source():
+    s = _settings({"AUC": {"lower": 0.5}}, {"AUC": {"direction": "higher", "absolute": -0.01}})
+    source = blessing.BaselineInfo(version=None, source="/models/old")
+    assert blessing.decide(s, _evaluation(auc=0.8, baseline_auc=0.8), source).reasons == [
+        "all 2 threshold(s) pass on the overall slice against baseline /models/old"
+    ]
+    failures = [Failure("Overall", "auc", "change", -0.2, {"direction": "higher"})]
+    b = blessing.decide(s, _evaluation(0.6, baseline_auc=0.8, ok=False, failures=failures), source)
+    assert b.reasons == [
+        "AUC on Overall changed by -0.2 against the baseline (/models/old: 0.8 -> 0.6); the "
+        f"change threshold requires {s.change_thresholds[0].describe()}"
+    ]
+    assert b.checks[1] == _check(s, 0, "change", 0.6, 0.8, pytest.approx(-0.2), status="fail")
+    assert b.failed == [
+        {
+            "slice": "Overall",
+            "metric": "AUC",
+            "metric_key": "auc",
+            "kind": "change",
+            "value": -0.2,
+            "bound": {"direction": "higher"},
+            "baseline_value": 0.8,
+            "candidate_value": 0.6,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "auc, bound, message, reason",
+    [
+        (0.75, {"lower": 0.75}, "", "AUC on Overall is 0.75: fails {rule}"),  # at the bound
+        (0.9, {"upper": 0.9}, "", "AUC on Overall is 0.9: fails {rule}"),
+        (None, {"upper": 0.9}, "", "AUC on Overall is n/a: fails {rule}"),
+        (float("nan"), {"lower": 0.75}, "", "AUC on Overall is n/a: fails {rule}"),
+        (float("inf"), {"upper": 0.9}, "", "AUC on Overall is n/a, above the upper bound 0.9"),
+        (None, {"lower": 0.75}, "Metric not found.", "AUC on Overall: not computed, so "
+         "threshold {rule} fails"),
+        (0.5, {"lower": 0.75}, "bound missed", "AUC on Overall is 0.5, below the lower bound 0.75"),
+    ],
+)  # fmt: skip
+def test_each_value_failure_reads_as_what_happened(auc, bound, message, reason):
+    s = _settings({"AUC": bound})
+    cand = {"binary_accuracy": 0.85, "example_count": 500.0}
+    if auc is not None:
+        cand["auc"] = auc
+    evaluation = Evaluation(
+        [SliceResult({}, cand)], False, [Failure("Overall", "auc", "value", auc, bound, message)]
+    )
+    b = blessing.decide(s, evaluation, None)
+    assert not b.blessed
+    assert b.reasons == [reason.format(rule=s.thresholds[0].describe())]
+    assert [c.status for c in b.checks] == ["fail"]
+    assert b.failed == [
+        {
+            "slice": "Overall",
+            "metric": "AUC",
+            "metric_key": "auc",
+            "kind": "value",
+            "value": auc,
+            "bound": bound,
+        }
+    ]
+
+
+def test_stray_failures_and_missing_slices_are_named_exactly():
+    s = _settings({"AUC": {"lower": 0.5}})
+    stray = [
+        Failure("Overall", "recall", "value", 0.0, {"lower": 0.1}, "Metric not found."),
+        Failure("hour=3", "precision", "value", 0.25, {"lower": 0.3}),
+    ]
+    evaluation = _evaluation(ok=False, failures=stray, missing_slices=["hour=3", "hour=4"])
+    b = blessing.decide(s, evaluation, None)
+    assert b.reasons == [
+        'TFMA validation failed on recall (value) on Overall: value 0, bound {"lower": 0.1} '
+        "(Metric not found.)",
+        'TFMA validation failed on precision (value) on hour=3: value 0.25, bound {"lower": 0.3}',
+        "TFMA validation failed: no data for the threshold slice(s) hour=3, hour=4",
+    ]
+    assert [(f["metric"], f["metric_key"], f["slice"]) for f in b.failed] == [
+        ("recall", "recall", "Overall"),
+        ("precision", "precision", "hour=3"),
+    ]
+
+
+def test_the_reasons_when_no_threshold_vouches_are_exact():
+    assert blessing.decide(_settings(), _evaluation(), None).reasons == [
+        "no thresholds configured (eval_config.thresholds and change_thresholds are empty): a "
+        "model is blessed only when thresholds vouch for it"
+    ]
+    s = _settings(change={"AUC": {"direction": "higher", "relative": 0.0}})
+    assert blessing.decide(s, _evaluation(), None).reasons == [
+        "no value thresholds, and the change thresholds need a baseline (there is none): "
+        "nothing vouches for this model"
+    ]
+
+
+def test_the_artifact_is_an_empty_marker_and_the_json_in_a_new_folder(tmp_path):
+    b = blessing.decide(_settings({"AUC": {"lower": 0.75}}), _evaluation(), None)
+    out = tmp_path / "a" / "blessing"
+    blessing.write(b, out)
+    assert (out / "BLESSED").read_text() == ""
+    assert (out / "blessing.json").read_text() == json.dumps(b.to_json(), indent=2) + "\n"
