@@ -52,19 +52,9 @@ def _binary_inputs(key, scored: Scored, rows: np.ndarray) -> tuple[np.ndarray, n
     )
 
 
-def _check_plain(combiner, key) -> None:
-    if getattr(combiner, "_aggregation_type", None) is not None:
-        raise Unsupported(f"metric {key.name}: an aggregation inside its combiner")
-    if getattr(combiner, "_example_weighted", False) or key.example_weighted:
-        raise Unsupported(f"metric {key.name}: example weights")
-
-
 def _histogram(combiner, key, scored, rows):
     from tensorflow_model_analysis.metrics import calibration_histogram as ch
 
-    _check_plain(combiner, key)
-    if not combiner._prediction_based_bucketing:
-        raise Unsupported("a label-bucketed calibration histogram")
     labels, predictions = _binary_inputs(key, scored, rows)
     index = (predictions - combiner._left) / combiner._range * combiner._num_buckets + 1
     index = np.clip(index, 0, combiner._num_buckets + 1).astype(np.int64)
@@ -82,10 +72,7 @@ def _histogram(combiner, key, scored, rows):
 def _confusion(combiner, key, scored, rows):
     from tensorflow_model_analysis.contrib.aggregates import binary_confusion_matrices as bcm
 
-    _check_plain(combiner, key)
     counter = combiner._binary_confusion_matrices
-    if counter._example_ids_count and combiner._example_id_key:
-        raise Unsupported(f"metric {key.name}: example ids")
     labels, predictions = _binary_inputs(key, scored, rows)
     accumulator = {}
     for threshold in counter._thresholds:
@@ -105,7 +92,6 @@ def _confusion(combiner, key, scored, rows):
 def _sums(combiner, key, scored, rows):
     from tensorflow_model_analysis.metrics import calibration
 
-    _check_plain(combiner, key)
     labels, predictions = _binary_inputs(key, scored, rows)
     result = calibration._WeightedLabelsPredictionsExamples()
     result.total_weighted_labels = float(np.sum(labels))
@@ -115,7 +101,6 @@ def _sums(combiner, key, scored, rows):
 
 
 def _regression_error(combiner, key, scored, rows):
-    _check_plain(combiner, key)
     labels, predictions = _binary_inputs(key, scored, rows)
     kind = type(combiner).__name__
     errors = (
@@ -130,7 +115,6 @@ def _regression_error(combiner, key, scored, rows):
 def _multiclass_matrices(combiner, key, scored, rows):
     from tensorflow_model_analysis.metrics import multi_class_confusion_matrix_metrics as mc
 
-    _check_plain(combiner, key)
     predictions = scored.predictions[key.model_name][rows]
     labels = scored.labels[key.model_name][rows].reshape(len(rows), -1)
     actual = np.argmax(labels, axis=1) if labels.shape[1] > 1 else labels[:, 0].astype(np.int64)
@@ -151,13 +135,7 @@ def _multiclass_matrices(combiner, key, scored, rows):
 def _keras(combiner, keys, scored, rows) -> dict:
     """tf.keras metrics of the whole output (SparseCategoricalAccuracy, ...): one update
     with the slice's arrays, as TFMA's wrapper updates them per batch."""
-    if combiner._sub_key is not None or combiner._aggregation_type is not None:
-        raise Unsupported("a tf.keras metric on a binarized output")
-    if combiner._example_weighted or combiner._output_names != [""]:
-        raise Unsupported("a weighted or multi-output tf.keras metric")
-    if any(combiner._loss_configs):
-        raise Unsupported("a tf.keras loss")
-    combiner.setup()
+    combiner.setup()  # _check made sure it is one output, plain, unweighted
     labels = scored.labels[combiner._model_name][rows].reshape(len(rows), -1)
     predictions = scored.predictions[combiner._model_name][rows]
     result = {}
@@ -214,11 +192,35 @@ def computations(eval_config, with_baseline: bool):
     )
     if separated.cross_slice_computations or separated.ci_derived_computations:
         raise Unsupported("cross-slice or confidence-interval metrics")
-    known = {*_SINGLE, "_ExampleCountCombiner", "_CompilableMetricsCombiner"}
     for c in separated.non_derived_computations:
-        if type(c.combiner).__name__ not in known:
-            raise Unsupported(f"TFMA combiner {type(c.combiner).__name__}")
+        _check(c)
     return config, separated
+
+
+def _check(computation) -> None:
+    """Raises Unsupported unless _combiner_output computes this combiner as TFMA does."""
+    combiner = computation.combiner
+    kind = type(combiner).__name__
+    if kind not in {*_SINGLE, "_ExampleCountCombiner", "_CompilableMetricsCombiner"}:
+        raise Unsupported(f"TFMA combiner {kind}")
+    if getattr(combiner, "_example_weighted", False):
+        raise Unsupported(f"{kind}: example weights")
+    if getattr(combiner, "_aggregation_type", None) is not None:
+        raise Unsupported(f"{kind}: an aggregation inside its combiner (micro average)")
+    if kind == "_CompilableMetricsCombiner":
+        if combiner._sub_key is not None or combiner._output_names != [""]:
+            raise Unsupported("a tf.keras metric on a binarized output or several outputs")
+        if any(combiner._loss_configs):
+            raise Unsupported("a tf.keras loss")
+    elif kind != "_ExampleCountCombiner":
+        if computation.preprocessors:
+            raise Unsupported(f"{kind} with preprocessors")
+        for key in computation.keys:
+            _class_id(key)  # top_k and k binarizations: TFMA's
+    if kind == "_CalibrationHistogramCombiner" and not combiner._prediction_based_bucketing:
+        raise Unsupported("a label-bucketed calibration histogram")
+    if kind == "_BinaryConfusionMatrixCombiner" and combiner._example_id_key:
+        raise Unsupported("confusion matrices with example ids")
 
 
 def slices(scored: Scored, slicing: tuple[tuple[str, ...], ...]) -> list[tuple[tuple, np.ndarray]]:
