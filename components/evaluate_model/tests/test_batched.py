@@ -37,8 +37,10 @@ CASES = {
         lambda p: tm.write_multiclass_model(p, tm.POOR_WEIGHTS),
         {
             "slices": SLICES[:2],
-            "thresholds": {"Recall/macro_average": {"lower": 0.5},
-                           "Precision/class_id=1": {"lower": 0.99}},
+            "thresholds": {
+                "Recall/macro_average": {"lower": 0.5},
+                "Precision/class_id=1": {"lower": 0.99},
+            },
             "change_thresholds": {"AUC/macro_average": {"direction": "higher", "absolute": 0}},
         },
     ),  # fmt: skip
@@ -74,7 +76,8 @@ def _evaluate(kind: str, folder: Path, examples: Path):
     for name in ("tfma", "batched"):
         out = folder / name
         if name == "tfma":
-            evaluate.run_tfma(eval_config, model, baseline, data, out, beam.parse_beam_args(BEAM_ARGS))
+            args = beam.parse_beam_args(BEAM_ARGS)
+            evaluate.run_tfma(eval_config, model, baseline, data, out, args)
         else:
             evaluate.run_batched(
                 eval_config, model, baseline, data, out, settings.slices, sidecar["label_key"]

@@ -63,8 +63,9 @@ def _histogram(combiner, key, scored, rows):
     weighted_labels = np.bincount(index, weights=labels, minlength=n)
     weighted_predictions = np.bincount(index, weights=predictions, minlength=n)
     return [
-        ch.Bucket(int(i), float(weighted_labels[i]), float(weighted_predictions[i]),
-                  float(examples[i]))  # fmt: skip
+        ch.Bucket(
+            int(i), float(weighted_labels[i]), float(weighted_predictions[i]), float(examples[i])
+        )  # fmt: skip
         for i in np.flatnonzero(examples)
     ]
 
@@ -293,13 +294,15 @@ def evaluate(eval_config, scored: Scored, slicing, output_path: Path, data_locat
             }
             plots = {k: v for k, v in values.items() if isinstance(k, metric_types.PlotKey)}
             m_out.write(
-                writer.convert_slice_metrics_to_proto((slice_key, metrics), None)
-                .SerializeToString()
+                writer.convert_slice_metrics_to_proto(
+                    (slice_key, metrics), None
+                ).SerializeToString()
             )
             if plots:
                 p_out.write(
-                    writer.convert_slice_plots_to_proto((slice_key, plots), None)
-                    .SerializeToString()
+                    writer.convert_slice_plots_to_proto(
+                        (slice_key, plots), None
+                    ).SerializeToString()
                 )
             validation = validations.add_input(
                 validation, metrics_validator.validate_metrics((slice_key, metrics), config)
@@ -309,7 +312,8 @@ def evaluate(eval_config, scored: Scored, slicing, output_path: Path, data_locat
         v_out.write(result.SerializeToString())
     (output_path / "attributions-00000-of-00001.tfrecord").write_bytes(b"")
     (output_path / f"{eval_config_writer.EVAL_CONFIG_FILE}.json").write_text(
-        eval_config_writer._serialize_eval_run(config, data_location, "tfrecords",
-                                               model_locations)  # fmt: skip
+        eval_config_writer._serialize_eval_run(
+            config, data_location, "tfrecords", model_locations
+        )  # fmt: skip
     )
     del baseline_spec
