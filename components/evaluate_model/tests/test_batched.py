@@ -172,3 +172,13 @@ def test_slices_follow_tfmas_rules_on_missing_and_repeated_values():
         (("a", b"x"), ("b", 2)): [1],
         (("a", b"y"), ("b", 2)): [1, 3],
     }
+    # One value per example at most (the usual table): the same rules, computed on arrays.
+    scored.features["a"] = (np.array([0, 1, 3]), np.array([b"x", b"y", b"y"], object))
+    found = {key: rows.tolist() for key, rows in batched.slices(scored, ((), ("a",), ("b", "a")))}
+    assert found == {
+        (): [0, 1, 2, 3],
+        (("a", b"x"),): [0],
+        (("a", b"y"),): [1, 3],
+        (("a", b"x"), ("b", 1)): [0],
+        (("a", b"y"), ("b", 2)): [1, 3],
+    }

@@ -224,6 +224,34 @@ def _check(computation) -> None:
         raise Unsupported("confusion matrices with example ids")
 
 
+def _single_valued(rows: np.ndarray) -> bool:
+    return len(np.unique(rows)) == len(rows)
+
+
+def _single_valued_slices(scored: Scored, columns: tuple[str, ...]) -> list:
+    """slices() when no example has two values of these columns: with arrays, not per row."""
+    codes, uniques = [], []
+    for column in columns:
+        rows, values = scored.features[column]
+        unique, inverse = np.unique(values, return_inverse=True)
+        code = np.full(scored.count, -1, np.int64)
+        code[rows] = inverse
+        codes.append(code)
+        uniques.append(unique.tolist())
+    stacked = np.stack(codes, axis=1)
+    present = np.flatnonzero((stacked >= 0).all(axis=1))
+    if not len(present):
+        return []
+    combos, inverse = np.unique(stacked[present], axis=0, return_inverse=True)
+    order = np.argsort(inverse.reshape(-1), kind="stable")
+    bounds = np.cumsum(np.bincount(inverse.reshape(-1), minlength=len(combos)))[:-1]
+    result = []
+    for combo, rows in zip(combos, np.split(present[order], bounds), strict=True):
+        key = tuple((c, uniques[i][j]) for i, (c, j) in enumerate(zip(columns, combo, strict=True)))
+        result.append((key, rows))
+    return result
+
+
 def slices(scored: Scored, slicing: tuple[tuple[str, ...], ...]) -> list[tuple[tuple, np.ndarray]]:
     """[(TFMA slice key, the rows in it)]: the overall slice, then each configured slice's
     values. An example is in the slice of each of its values (every combination for several
@@ -232,6 +260,9 @@ def slices(scored: Scored, slicing: tuple[tuple[str, ...], ...]) -> list[tuple[t
     for columns in slicing:
         if not columns:
             result.append(((), np.arange(scored.count)))
+            continue
+        if all(_single_valued(scored.features[c][0]) for c in columns):
+            result += _single_valued_slices(scored, tuple(sorted(columns)))
             continue
         per_row: list[dict[int, list]] = []
         for column in sorted(columns):
