@@ -192,10 +192,11 @@ def run_batched(
     output_path: Path,
     slicing: tuple[tuple[str, ...], ...],
     label_key: str,
-) -> None:
+):
     """The same output as run_tfma, from the models scored in batches and TFMA's combiners
     computed with NumPy (batched.py); raises batched.Unsupported before reading any data
-    when the EvalConfig needs what only TFMA's pipeline computes."""
+    when the EvalConfig needs what only TFMA's pipeline computes. Returns the scored arrays
+    (scoring.Scored)."""
     from evaluate_model import batched, scoring
 
     batched.computations(eval_config, baseline is not None)
@@ -204,6 +205,7 @@ def run_batched(
     scored = scoring.score(models, data_location, label_key, columns)
     locations = {name: str(path) for name, path in models.items()}
     batched.evaluate(eval_config, scored, slicing, output_path, data_location, locations)
+    return scored
 
 
 def _slice_features(slice_key) -> dict[str, Any]:

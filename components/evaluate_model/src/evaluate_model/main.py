@@ -161,8 +161,18 @@ def run(
 
     tfma_eval_config = tfma_config.build(settings, label_key, baseline is not None, metric_plan)
     out = Path(evaluation)
-    _evaluate(evaluator, tfma_eval_config, candidate, baseline, data_location, out, args,
-              settings.slices, label_key)  # fmt: skip
+    # The batched evaluator's arrays (None after TFMA's pipeline)
+    scored_arrays = _evaluate(
+        evaluator,
+        tfma_eval_config,
+        candidate,
+        baseline,
+        data_location,
+        out,
+        args,
+        settings,
+        label_key,
+    )
     result = evaluate.read_results(
         out, settings.slices, baseline is not None, model_task.num_classes
     )
@@ -190,15 +200,20 @@ def run(
     (out / SLICE_METRICS_FILE).write_text(json.dumps(slice_metrics, indent=2) + "\n")
     scored = None
     if model_task.task == task.REGRESSION:  # the per-example charts; TFMA keeps no examples
-        scored = sample.score(candidate.path, data_location, label_key)
+        scored = (
+            sample.from_arrays(scored_arrays, evaluate.CANDIDATE)
+            if scored_arrays is not None
+            else sample.score(candidate.path, data_location, label_key)
+        )
     html = report.render(
         settings, result, verdict, str(candidate.path), data_location, metric_plan, scored
     )
     return Result(verdict, metrics, slice_metrics, html)
 
 
-def _evaluate(evaluator, eval_config, candidate, baseline, data_location, out, args, slicing,
-              label_key) -> None:  # fmt: skip
+def _evaluate(evaluator, eval_config, candidate, baseline, data_location, out, args, settings,
+              label_key):  # fmt: skip
+    """Runs the chosen evaluator into out; the batched one's arrays, or None."""
     from evaluate_model.batched import Unsupported
 
     if evaluator not in EVALUATORS:
@@ -206,12 +221,13 @@ def _evaluate(evaluator, eval_config, candidate, baseline, data_location, out, a
     base = baseline.path if baseline else None
     if evaluator == BATCHED:
         try:
-            evaluate.run_batched(eval_config, candidate.path, base, data_location, out, slicing,
-                                 label_key)  # fmt: skip
-            return
+            return evaluate.run_batched(
+                eval_config, candidate.path, base, data_location, out, settings.slices, label_key
+            )
         except Unsupported as e:
             print(f"evaluate_model: TFMA's pipeline evaluates this configuration ({e})")
     evaluate.run_tfma(eval_config, candidate.path, base, data_location, out, args)
+    return None
 
 
 def _write(path: str, text: str) -> None:
