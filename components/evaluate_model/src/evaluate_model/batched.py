@@ -294,6 +294,9 @@ def evaluate(eval_config, scored: Scored, slicing, output_path: Path, data_locat
     from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer as writer
 
     config, separated = computations(eval_config, len(model_locations) > 1)
+    if len(model_locations) == 1:  # TFMA's keys name no model when there is one
+        (only,) = model_locations
+        scored.labels[""], scored.predictions[""] = scored.labels[only], scored.predictions[only]
     baseline_spec = model_util.get_baseline_model_spec(config)
     baseline = baseline_spec.name if baseline_spec else None
     validations = writer.CombineValidations(config)
