@@ -99,7 +99,10 @@ def score(models: dict, data_location: str, label_key: str, columns: tuple[str, 
                     f"model {name}: transform_features gives no {label_key!r} (it gives "
                     f"{', '.join(sorted(transformed))})"
                 )
-            labels[name].append(transformed[label_key].numpy())
+            label = transformed[label_key]
+            if isinstance(label, tf.SparseTensor):  # a VarLen label of one value per example
+                label = tf.sparse.to_dense(label)
+            labels[name].append(label.numpy())
             predictions[name].append(_signature_output(predict(examples=batch)))
         offset += int(batch.shape[0])
     result = Scored(count=offset)
