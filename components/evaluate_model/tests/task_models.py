@@ -155,3 +155,34 @@ def write_regression_model(path: Path, w=(2.0, -1.0), b: float = 1.0) -> Path:
 
     sidecar = {"task": "regression", "label_key": "target_value", "classes": None}
     return _save(Regression(), path, sidecar)
+
+
+def binary_labels(rs: list[dict]) -> np.ndarray:
+    return np.array([r["species"] == CLASSES[0] for r in rs], np.int64)
+
+
+def write_binary_model(path: Path, w=(1.5, 0.3), b: float = -0.5) -> Path:
+    """binary: raw label `species` -> `is_setosa` int64 (1 for the first class), outputs
+    [n, 1] sigmoid."""
+    import tensorflow as tf
+
+    spec = {
+        "x1": tf.io.FixedLenFeature([1], tf.float32),
+        "x2": tf.io.FixedLenFeature([1], tf.float32),
+    }
+    weights = tf.constant([[w[0]], [w[1]]], tf.float32)
+
+    class Binary(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve(self, examples):
+            p = tf.io.parse_example(examples, spec)
+            x = tf.concat([p["x1"], p["x2"]], axis=1)
+            return {"outputs": tf.sigmoid(tf.matmul(x, weights) + b)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def transform(self, examples):
+            p = tf.io.parse_example(examples, {"species": tf.io.FixedLenFeature([], tf.string)})
+            return {"is_setosa": tf.cast(tf.equal(p["species"], CLASSES[0]), tf.int64)}
+
+    sidecar = {"task": "binary", "label_key": "is_setosa", "classes": ["0", "1"]}
+    return _save(Binary(), path, sidecar)

@@ -184,6 +184,30 @@ def run_tfma(
     )
 
 
+def run_batched(
+    eval_config,
+    candidate: Path,
+    baseline: Path | None,
+    data_location: str,
+    output_path: Path,
+    slicing: tuple[tuple[str, ...], ...],
+    label_key: str,
+):
+    """The same output as run_tfma, from the models scored in batches and TFMA's combiners
+    computed with NumPy (batched.py); raises batched.Unsupported before reading any data
+    when the EvalConfig needs what only TFMA's pipeline computes. Returns the scored arrays
+    (scoring.Scored)."""
+    from evaluate_model import batched, scoring
+
+    batched.computations(eval_config, baseline is not None)
+    models = {CANDIDATE: candidate, **({BASELINE: baseline} if baseline is not None else {})}
+    columns = tuple(sorted({c for s in slicing for c in s}))
+    scored = scoring.score(models, data_location, label_key, columns)
+    locations = {name: str(path) for name, path in models.items()}
+    batched.evaluate(eval_config, scored, slicing, output_path, data_location, locations)
+    return scored
+
+
 def _slice_features(slice_key) -> dict[str, Any]:
     features: dict[str, Any] = {}
     for k in slice_key.single_slice_keys:

@@ -25,6 +25,14 @@ class Sample:
         return [p - a for a, p in zip(self.actual, self.predicted, strict=True)]
 
 
+def from_arrays(scored, model_name: str, limit: int = LIMIT) -> Sample:
+    """The first `limit` examples of the batched evaluator's arrays (scoring.Scored), the
+    same examples score() reads, without loading the model again."""
+    actual = scored.labels[model_name][:limit].reshape(-1)
+    predicted = scored.predictions[model_name][:limit].reshape(-1)
+    return Sample([float(v) for v in actual], [float(v) for v in predicted])
+
+
 def score(model_path, data_location: str, label_key: str, limit: int = LIMIT) -> Sample:
     """The first `limit` examples of data_location (a file pattern of gzipped TFRecords)."""
     import tensorflow as tf
