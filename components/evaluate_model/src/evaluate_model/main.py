@@ -126,7 +126,7 @@ def run(
     # Every input is checked before the (slow) pipeline is built.
     settings = config.parse(eval_config)
     try:
-        args = beam.parse_beam_args(beam_args)
+        args = beam.resolve_beam_args(beam_args, [examples_uri], "evaluate_model")
     except ValueError as e:  # also json.JSONDecodeError
         raise InputError(f"beam_args: {e}") from e
     candidate = check_model(model, "model")
