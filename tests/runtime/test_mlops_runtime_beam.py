@@ -11,10 +11,10 @@ MIB = 2**20
     [
         (2 * MIB, 2, 1, "in_memory"),  # the 1x sample
         (beam.LARGE_INPUT_BYTES - 1, 8, 1, "in_memory"),
-        (beam.LARGE_INPUT_BYTES, 2, 2, "multi_processing"),  # 100x the sample
-        (500 * MIB, 4, 4, "multi_processing"),
+        (beam.LARGE_INPUT_BYTES, 2, 2, "multi_threading"),  # 100x the sample
+        (500 * MIB, 4, 4, "multi_threading"),
         (500 * MIB, 1, 1, "in_memory"),  # one CPU: no worker processes
-        (None, 2, 2, "multi_processing"),  # not on a local disk: large
+        (None, 2, 2, "multi_threading"),  # not on a local disk: large
     ],
 )
 def test_workers_follow_the_input_size_and_the_cpus(size, cpus, count, mode):
@@ -34,7 +34,7 @@ def test_the_choice_says_why():
     "given",
     [
         ["--direct_num_workers=1"],
-        ["--runner=DirectRunner", "--direct_running_mode=multi_threading"],
+        ["--runner=DirectRunner", "--direct_num_workers=0"],
         ["--runner=DataflowRunner", "--project=p"],
     ],
 )
@@ -48,10 +48,14 @@ def test_unset_workers_are_added_to_the_args():
     args, line = beam.with_workers(["--runner=DirectRunner"], 10**9, 2)
     assert args == [
         "--runner=DirectRunner",
-        "--direct_running_mode=multi_processing",
+        "--direct_running_mode=multi_threading",
         "--direct_num_workers=2",
     ]
-    assert line.startswith("beam workers: 2 (multi_processing): 953.7 MiB of input")
+    assert line.startswith("beam workers: 2 (multi_threading): 953.7 MiB of input")
+    # a running mode given is kept, the count still chosen
+    args, line = beam.with_workers(["--direct_running_mode=multi_processing"], 10**9, 2)
+    assert args == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    assert line.startswith("beam workers: 2 (multi_processing, as given): 953.7 MiB")
     args, _ = beam.with_workers(beam.parse_beam_args(""), 1000, 2)
     assert args[-1] == "--direct_num_workers=1"
 

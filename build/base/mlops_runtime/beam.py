@@ -5,9 +5,14 @@ The DirectRunner's workers are chosen from the step's input and the machine unle
 beam args set them: small data runs in one in-process worker (forking a worker per core
 that each loads TensorFlow costs more than it saves: validation 7 s instead of 17 s,
 transformation 17 s instead of 29 s on the 15k-row taxi sample with 2 cores), large data on
-every core the container may use, one worker process each. Setting `--direct_num_workers`
-(or another runner) in the beam args overrides the choice; settings.yaml passes them per
-environment and per use case (`pipelines.<pipeline>.parameters.beam_args`)."""
+every core the container may use, as threads of one process. Threads, not worker processes:
+each worker process loads TensorFlow and its own copy of the step's state, so the peak memory
+would grow with the cores (transformation of 10x the sample on 2 cores: one worker 977 MB,
+2 threads 1,250 MB, 2 processes 2,603 MB, at about the same time), and TensorFlow, Arrow and
+TFX-BSL do their work outside the GIL. `--direct_running_mode=multi_processing` in the beam
+args keeps the chosen count with worker processes; `--direct_num_workers` (or another runner)
+overrides the choice. settings.yaml passes them per environment and per use case
+(`pipelines.<pipeline>.parameters.beam_args`)."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ DEFAULT_ARGS = ["--runner=DirectRunner"]
 # Input bytes on disk from which a step uses every core: 32 MiB is ~250k rows of CSV or ~600k
 # rows of gzipped tf.Examples of the taxi sample (10x the sample stays below, 100x is above).
 LARGE_INPUT_BYTES = 32 * 2**20
+LARGE_MODE = "multi_threading"  # see above: bounded memory
 DIRECT_RUNNERS = {"directrunner", "switchingdirectrunner", "bundlebaseddirectrunner"}
 CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
@@ -57,7 +63,7 @@ def choose_workers(
     input_bytes: int | None, cpus: int, large_bytes: int = LARGE_INPUT_BYTES
 ) -> Workers:
     """One in-process worker below `large_bytes` of input or on one CPU; otherwise one worker
-    process per CPU. An unknown size (data not on a local disk) counts as large."""
+    per CPU. An unknown size (data not on a local disk) counts as large."""
     size = "unknown size" if input_bytes is None else f"{input_bytes / 2**20:.1f} MiB"
     if cpus <= 1:
         return Workers(1, "in_memory", f"{size} of input, 1 CPU")
@@ -67,7 +73,7 @@ def choose_workers(
         )
     return Workers(
         cpus,
-        "multi_processing",
+        LARGE_MODE,
         f"{size} of input >= {large_bytes / 2**20:g} MiB: large data, {cpus} CPUs",
     )
 
@@ -120,23 +126,30 @@ def local_bytes(paths: list[str]) -> int | None:
     return total
 
 
+def _flag(args: list[str], name: str) -> str | None:
+    values = [a.partition("=")[2] for a in args if a.partition("=")[0] == name]
+    return values[-1] if values else None
+
+
 def sets_workers(args: list[str]) -> bool:
-    """The beam args choose the workers themselves: a worker count, a running mode, or a
-    runner other than the DirectRunner."""
-    for arg in args:
-        name, _, value = arg.partition("=")
-        if name in ("--direct_num_workers", "--direct_running_mode"):
-            return True
-        if name == "--runner" and value.lower() not in DIRECT_RUNNERS:
-            return True
-    return False
+    """The beam args choose the workers themselves: a worker count, or a runner other than
+    the DirectRunner."""
+    runner = _flag(args, "--runner")
+    return _flag(args, "--direct_num_workers") is not None or (
+        runner is not None and runner.lower() not in DIRECT_RUNNERS
+    )
 
 
 def with_workers(args: list[str], input_bytes: int | None, cpus: int) -> tuple[list[str], str]:
-    """The args with the chosen workers added (unless they set them), and one line saying so."""
+    """The args with the chosen workers added (unless they set them; a running mode they
+    give is kept, with the count chosen), and one line saying so."""
     if sets_workers(args):
         return list(args), "beam workers: as the beam args set them"
     workers = choose_workers(input_bytes, cpus)
+    mode = _flag(args, "--direct_running_mode")
+    if mode is not None:
+        line = f"beam workers: {workers.count} ({mode}, as given): {workers.why}"
+        return [*args, f"--direct_num_workers={workers.count}"], line
     line = f"beam workers: {workers.count} ({workers.mode}): {workers.why}"
     return [*args, *workers.args()], line
 

@@ -14,6 +14,7 @@ import argparse
 import glob
 import json
 import os
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -118,12 +119,21 @@ def evaluate(
     slice_columns = sorted({c for spec in slices for c in spec})
     options = (eval_config.get("metric_options") or {}).get("AUC") or {}
     thresholds = int(options.get("num_thresholds", DEFAULT_THRESHOLDS))
+    started = time.monotonic()
     scores, labels, columns = score(files, eval_config["label_key"], slice_columns, models)
+    scored = time.monotonic()
     rows = sliced(slices, columns, len(labels))
-    return {
+    result = {
         name: {s: binary_metrics(labels[i], model_scores[i], thresholds) for s, i in rows.items()}
         for name, model_scores in scores.items()
     }
+    print(
+        f"eval_bare: {len(labels)} rows; models loaded and rows scored in "
+        f"{scored - started:.1f} s, metrics of {len(rows)} slices in "
+        f"{time.monotonic() - scored:.1f} s",
+        flush=True,
+    )
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
