@@ -78,7 +78,7 @@ def test_input_bytes_of_files_folders_and_globs(tmp_path):
     (tmp_path / "Split-train").mkdir()
     (tmp_path / "Split-train" / "a.gz").write_bytes(b"x" * 300)
     (tmp_path / "b.csv").write_bytes(b"y" * 40)
-    assert beam.local_bytes([str(tmp_path)]) == 340
+    assert beam.local_bytes([str(tmp_path)]) == beam.local_bytes([tmp_path]) == 340
     assert beam.local_bytes([str(tmp_path / "*.csv")]) == 40
     assert beam.local_bytes([str(tmp_path / "b.csv"), "gs://bucket/x.csv"]) is None
     assert beam.local_bytes([str(tmp_path / "missing")]) == 0

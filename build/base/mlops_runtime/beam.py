@@ -110,11 +110,11 @@ def machine_cpus() -> int:
     return min(cpus, limit) if limit else cpus
 
 
-def local_bytes(paths: list[str]) -> int | None:
+def local_bytes(paths: list) -> int | None:
     """Bytes of the files at these paths (files, folders, globs); None when one is not on a
     local disk (gs://, bq://, ...), whose size is not known here."""
     total = 0
-    for path in paths:
+    for path in map(str, paths):
         if "://" in path:
             return None
         for match in glob.glob(path) or [path]:
