@@ -126,7 +126,7 @@ usecase: venv ## a new use case from a CSV: make usecase NAME=x DATA=file.csv LA
 	@test -n "$(NAME)" -a -n "$(DATA)" -a -n "$(LABEL)" || { echo "usage: make usecase NAME=x DATA=file.csv LABEL=column [TASK=...]" >&2; exit 2; }
 	@$(MLOPS) usecase "$(NAME)" --data "$(DATA)" --label "$(LABEL)" $(if $(TASK),--task "$(TASK)") $(if $(FORCE),--force)
 
-bench: setup ## benchmarks -> bench/results/<name>.json (BENCH=build|data|model|pipeline|quality for one)
+bench: setup ## benchmarks -> bench/results/<name>.json (BENCH=build|data|model|pipeline|quality|scale for one)
 	@$(MLOPS) bench $(BENCH)
 
 mutation: venv ## mutation testing (mutmut) of the deciding modules against their fast tests -> bench/results/mutation.json (MODULE=x for one)

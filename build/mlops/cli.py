@@ -130,13 +130,14 @@ def _deploy(args) -> None:
 
 # Each writes bench/results/<name>.json: cold/no-change/one-component builds; the data
 # components at 1x and 100x; train, evaluate, serve on the sample; `make run` cold and warm;
-# each use case's model beside reference models.
+# each use case's model beside reference models; the uncached pipeline at 1x, 10x and 100x.
 BENCHMARKS = {
     "build": "mlops.bench.build",
     "data": "mlops.bench.data",
     "model": "mlops.bench.model",
     "pipeline": "mlops.bench.pipeline",
     "quality": "mlops.bench.quality",
+    "scale": "mlops.bench.scale",
 }
 
 

@@ -150,18 +150,27 @@ def ct_parameters(root, env="local", **kwargs):
 
 
 def test_the_ct_pipelines_parameters_pass_as_settings_give_them(project):
+    def one_worker(usecase):  # a use case's own Beam workers in one environment
+        usecase["environments"] = {
+            "local": {"pipelines": {"ct_pipeline": {"parameters": {"beam_args": "[]"}}}}
+        }
+
+    edit(project / "pipelines" / "usecases" / "taxi" / "settings.yaml", one_worker)
+    assert "beam_args" not in ct_parameters(project, env="dev")  # dev: chosen by the steps
     args = ct_parameters(project)
     package = project / "dist" / "ct_pipeline" / "workflow.tar.gz"
     assert check_package(package, args) == args
     assert args.origins["epochs"] == "settings.yaml (environment local, use case taxi): " + (
         "model.train.epochs"
     )
-    # the use case's overlay sets the model's name, the environment the Beam arguments
+    # the use case's overlay sets the model's name, and for one environment the Beam arguments
     assert args.origins["model_name"] == (
         "pipelines/usecases/taxi/settings.yaml (environment local, use case taxi): model.name"
     )
-    assert args.origins["beam_args"].endswith(
-        ": environments.local.pipelines.ct_pipeline.parameters.beam_args"
+    assert args["beam_args"] == "[]"
+    assert args.origins["beam_args"] == (
+        "pipelines/usecases/taxi/settings.yaml (environment local, use case taxi): "
+        "environments.local.pipelines.ct_pipeline.parameters.beam_args"
     )
     assert (
         args.origins["previous_statistics_uri"] == "previous_statistics_uri (supplied by the run)"

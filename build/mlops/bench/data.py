@@ -6,7 +6,7 @@ large copy shows whether time is linear and memory bounded.
 
 The components run as their images do, from their own src/ with the shared runtime, on the
 host (so both sides of each ratio run alike), with the default Beam options: DirectRunner,
-one worker process per core."""
+the workers chosen from the input's size (mlops_runtime.beam), alike on both sides."""
 
 from __future__ import annotations
 
@@ -233,7 +233,7 @@ def run(root: Path) -> Path:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "rows": rows,
-        "beam": "DirectRunner, multi_processing, one worker per core (the components' default)",
+        "beam": "DirectRunner, workers chosen from the input's size (the components' default)",
         "components": components,
     }
     out = root / "bench" / "results" / "data.json"

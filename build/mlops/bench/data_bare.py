@@ -23,7 +23,7 @@ def extract(csv: str, out: str, beam_args: str | None) -> None:
 
     with open(csv, newline="") as f:
         columns = next(csv_module.reader(f))
-    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+    with beam.Pipeline(options=pipeline_options(beam_args, [csv], "bare extract")) as p:
         (
             p
             | beam.io.ReadFromText(csv, skip_header_lines=1)
@@ -45,7 +45,7 @@ def statistics(examples: str, out: str, beam_args: str | None) -> None:
         tfdv.generate_statistics_from_tfrecord(
             data_location=layout.file_pattern(examples, split),
             output_path=f"{out}/{split}.pb",
-            pipeline_options=pipeline_options(beam_args),
+            pipeline_options=pipeline_options(beam_args, [examples], "bare statistics"),
         )
 
 
@@ -68,7 +68,7 @@ def transform(examples: str, schema: str, module: str, out: str, beam_args: str 
     os.environ["PYTHONPATH"] = os.pathsep.join([folder, os.environ.get("PYTHONPATH", "")])
     user_module = importlib.import_module(Path(module).stem)
     raw_schema = tfdv.load_schema_text(schema)
-    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+    with beam.Pipeline(options=pipeline_options(beam_args, [examples], "bare transform")) as p:
         with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
             data = {}
             for split in layout.SPLITS:

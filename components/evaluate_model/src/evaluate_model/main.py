@@ -137,7 +137,11 @@ def run(
     # Every input is checked before the (slow) pipeline is built.
     settings = config.parse(eval_config)
     try:
-        args = beam.parse_beam_args(beam_args)
+        # Only TFMA's pipeline runs on Beam; the batched evaluator scores in this process.
+        if evaluator == TFMA:
+            args = beam.resolve_beam_args(beam_args, [examples_uri], "evaluate_model")
+        else:
+            args = beam.parse_beam_args(beam_args)
     except ValueError as e:  # also json.JSONDecodeError
         raise InputError(f"beam_args: {e}") from e
     candidate = check_model(model, "model")

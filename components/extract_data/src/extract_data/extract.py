@@ -340,7 +340,9 @@ def extract(
     label = (label or "").strip() or None
     labels.check_options(label, check_label_classes, [name for name, _ in split_spec])
     try:
-        options = pipeline_options(beam_args)
+        # The workers follow the source's size (a table's is not known here: large).
+        sized = "bq://" if source.startswith("bq://") or query else source
+        options = pipeline_options(beam_args, [sized], "extract_data")
     except ValueError as e:
         raise ExtractError(str(e)) from e
     remote = not is_local_runner(options)

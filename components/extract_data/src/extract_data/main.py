@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--beam-args",
         help="Beam pipeline flags: a JSON list or a shell string (default: DirectRunner, "
-        "one worker process per core).",
+        "workers chosen from the input's size and the CPUs).",
     )
     parser.add_argument("--examples", required=True, help="Output folder of the Examples.")
     parser.add_argument("--metrics", required=True, help="Output path of the row counts.")

@@ -69,7 +69,7 @@ def run(
 ) -> dict[str, int]:
     """Checks the inputs, then runs TFT; returns the rows transformed per split."""
     # Every input is checked before the (slow) pipeline is built.
-    args = beam.parse_beam_args(beam_args)
+    args = beam.resolve_beam_args(beam_args, [examples_uri], "transform_data")
     check_splits(examples_uri)
     schema = parse_schema(schema_text)
     user_module = load_user_module(module)

@@ -109,7 +109,7 @@ def run(
     preprocessing_fn = user_module.preprocessing_fn
 
     transform_graph = beam_path(transform_graph_uri)
-    train, eval_ = examples.SPLITS
+    train = examples.SPLITS[0]
     try:
         pipeline = beam.Pipeline(options=options)
         with tft_beam.Context(temp_dir=temp_dir):
@@ -121,23 +121,27 @@ def run(
                 )
                 for split in examples.SPLITS
             }
-            raw = {
-                split: pipeline | f"Read{split.title()}" >> reader.BeamSource()
-                for split, reader in readers.items()
-            }
-            # Analysis sees the train split only; eval is transformed with train's results.
-            (transformed_train, _), transform_fn = (
-                raw[train],
-                readers[train].TensorAdapterConfig(),
-            ) | "AnalyzeAndTransformTrain" >> tft_beam.AnalyzeAndTransformDataset(
-                preprocessing_fn, output_record_batches=True
-            )
-            transformed_eval, _ = (
-                (raw[eval_], readers[eval_].TensorAdapterConfig()),
-                transform_fn,
-            ) | "TransformEval" >> tft_beam.TransformDataset(output_record_batches=True)
+            # Each split is read where it is used: the analysis reads train once, the
+            # transformation reads it again. One read feeding both would hold every train row
+            # in memory until the analysis (the transformation's side input) is done, so the
+            # peak memory would grow with the data.
+            def source(split: str, step: str):
+                data = pipeline | f"{step}Read{split.title()}" >> readers[split].BeamSource()
+                return data, readers[split].TensorAdapterConfig()
 
-            for split, data in ((train, transformed_train), (eval_, transformed_eval)):
+            transform_fn = source(train, "Analyze") | "AnalyzeTrain" >> tft_beam.AnalyzeDataset(
+                preprocessing_fn
+            )
+            transformed = {
+                split: (
+                    (source(split, "Transform"), transform_fn)
+                    | f"Transform{split.title()}"
+                    >> tft_beam.TransformDataset(output_record_batches=True)
+                )[0]
+                for split in examples.SPLITS
+            }
+
+            for split, data in transformed.items():
                 _ = (
                     data
                     | f"Encode{split.title()}" >> beam.ParDo(EncodeRecordBatch(split))

@@ -81,7 +81,8 @@ def _run_pipeline(examples_uri, splits, out_uri, schema, beam_args) -> None:
     from tfx_bsl.public import tfxio
 
     options = tfdv.StatsOptions(schema=schema)
-    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+    beam_options = pipeline_options(beam_args, [examples_uri], "validate_data")
+    with beam.Pipeline(options=beam_options) as p:
         for split in splits:
             out = stats_path(out_uri, split)
             out.parent.mkdir(parents=True, exist_ok=True)
