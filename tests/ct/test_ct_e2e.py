@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mlops_runtime.charts import human
 
 from mlops.core.paths import REPO
+from mlops.testing.html_text import texts
 from mlops.testing.projects import repo_settings
 
 COMPONENTS = (
@@ -231,7 +233,9 @@ def test_three_runs_first_second_and_drifted(project):
     assert facts["deployment"]["version"] == 1
     assert _serving_json(root)["stable"] == 1 and _serving_json(root)["canary"] is None
     report = first.report.read_text()
-    assert "Data validation" in report and "Model evaluation" in report and "BLESSED" in report
+    assert texts(report, "p", "ok") == [f"SUCCEEDED in {human(first.seconds, 's')}"]
+    assert texts(report, "span", "ok") == ["BLESSED"]  # the blessing's verdict
+    assert texts(report, "li") == facts["blessing"]["reasons"]
 
     # The service answers as the same SavedModel does in-process, on the same raw rows.
     rows = _taxi_rows()[:8]
@@ -321,6 +325,9 @@ def test_three_runs_first_second_and_drifted(project):
         f"{failed['baseline_value']:.4g} -> {failed['candidate_value']:.4g}); the change "
         f"threshold requires candidate - baseline >= 0.02"
     ]
+    report = against_two.report.read_text()
+    assert texts(report, "span", "bad") == ["NOT BLESSED"]
+    assert texts(report, "li") == two["blessing"]["reasons"]
     # Not blessed: nothing pushed, serving as it was (version 2, no canary).
     assert two["deployment"]["skipped"] is True and two["deployment"]["reason"].startswith(
         "skipped: "
