@@ -320,11 +320,12 @@ def test_three_runs_first_second_and_drifted(project):
     assert (failed["slice"], failed["metric_key"], failed["kind"]) == ("Overall", "auc", "change")
     assert failed["candidate_value"] == pytest.approx(failed["baseline_value"], abs=1e-9)
     assert failed["candidate_value"] > 0.75
-    assert two["blessing"]["reasons"] == [
-        f"AUC on Overall changed by 0 against the baseline (version 2: "
-        f"{failed['baseline_value']:.4g} -> {failed['candidate_value']:.4g}); the change "
-        f"threshold requires candidate - baseline >= 0.02"
-    ]
+    [reason] = two["blessing"]["reasons"]
+    assert reason.startswith("AUC on Overall changed by ") and reason.endswith(
+        f" against the baseline (version 2: {failed['baseline_value']:.4g} -> "
+        f"{failed['candidate_value']:.4g}); the change threshold requires candidate - "
+        "baseline >= 0.02"
+    )
     report = against_two.report.read_text()
     assert texts(report, "span", "bad") == ["NOT BLESSED"]
     assert texts(report, "li") == two["blessing"]["reasons"]
@@ -343,9 +344,8 @@ def test_three_runs_first_second_and_drifted(project):
     # The degradation check starts the next run with its real default start: version 1's
     # live predictions, labelled with the opposite of each answer, have a binary accuracy
     # of 0, below the threshold 0.75 (settings: triggers.degradation).
-    after_rollback = _degraded_then_retrained(project, first.service["url"], second)
-    assert after_rollback["deployment"]["unchanged"]
-    assert after_rollback["deployment"]["version"] == 1
+    deployment = _degraded_then_retrained(project, first.service["url"], second)
+    assert deployment["unchanged"] is True and deployment["version"] == 1
     state = _serving_json(root)
     assert state["stable"] == 1
 
