@@ -13,6 +13,7 @@ browser."""
 import csv
 import json
 import shutil
+import time
 import urllib.request
 from pathlib import Path
 
@@ -135,7 +136,11 @@ def _degraded_then_retrained(project, url: str, second) -> dict:
     from mlops.serving import service as serving
 
     root, registry = project["root"], project["root"] / ".local" / "model_registry"
-    serving.wait_for_version(url, "1")
+    # The service follows serving.json by itself: wait until it routes to version 1.
+    deadline = time.monotonic() + 60
+    while ((serving.status(url) or {}).get("routing") or {}).get("stable") != "1":
+        assert time.monotonic() < deadline, serving.status(url)
+        time.sleep(0.5)
     rows = _taxi_rows()[:60]
     spec = json.loads((registry / MODEL / "1" / "mlops_model.json").read_text())
     body = json.dumps({"instances": _instances(spec["raw_feature_spec"], rows)}).encode()
