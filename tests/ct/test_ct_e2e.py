@@ -5,10 +5,12 @@ sample, ending with the model served by the prediction service in its own contai
 Runs on one project: the first (no serving model: judged on value thresholds, deployed as
 stable, served); a second on the same data (training reused from the step cache, drift
 measured against the first run's statistics, the same model judged against the serving one
-and recorded as unchanged); two around a rollback (each evaluation against the baseline the
-registry serves then); a last on drifted data, which stops at validation with the reason and
-leaves serving as it was. After them, in file order, the web UI over these runs in a real
-browser."""
+and recorded as unchanged); two around a rollback, each evaluated against the baseline the
+registry serves then: one whose gate must refuse (settings that ask the candidate to beat the
+serving model, which is the same model), and one started by the degradation check with its
+real start (the live predictions labelled wrong); a last on drifted data, which stops at
+validation with the reason and leaves serving as it was. After them, in file order, the web
+UI over these runs in a real browser."""
 
 import csv
 import json
