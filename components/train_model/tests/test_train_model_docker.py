@@ -112,7 +112,8 @@ def test_runs_in_its_image_through_kfp_local(tmp_path, helpers):
     serialized = [helpers.tmt.to_example(r, types) for r in serving]
     scores = saved.signatures["serving_default"](examples=tf.constant(serialized))["outputs"]
     assert scores.shape == (len(labels), 1)
-    assert np.all((scores.numpy() > 0) & (scores.numpy() < 1))
+    # Probabilities; a separable problem saturates some to exactly 0 or 1 in float32.
+    assert np.all((scores.numpy() >= 0) & (scores.numpy() <= 1))
     # Row by row: the class each eval row gets is its own label (a shuffled order fails).
     predicted = (scores.numpy()[:, 0] > 0.5).astype(int).tolist()
     agree = sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(labels)
