@@ -5,21 +5,26 @@ sample, ending with the model served by the prediction service in its own contai
 Runs on one project: the first (no serving model: judged on value thresholds, deployed as
 stable, served); a second on the same data (training reused from the step cache, drift
 measured against the first run's statistics, the same model judged against the serving one
-and recorded as unchanged); two around a rollback (each evaluation against the baseline the
-registry serves then); a last on drifted data, which stops at validation with the reason and
-leaves serving as it was. After them, in file order, the web UI over these runs in a real
-browser."""
+and recorded as unchanged); two around a rollback, each evaluated against the baseline the
+registry serves then: one whose gate must refuse (settings that ask the candidate to beat the
+serving model, which is the same model), and one started by the degradation check with its
+real start (the live predictions labelled wrong); a last on drifted data, which stops at
+validation with the reason and leaves serving as it was. After them, in file order, the web
+UI over these runs in a real browser."""
 
 import csv
 import json
 import shutil
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from mlops_runtime.charts import human
 
 from mlops.core.paths import REPO
+from mlops.testing.html_text import texts
 from mlops.testing.projects import repo_settings
 
 COMPONENTS = (
@@ -56,7 +61,7 @@ def project(tmp_path_factory):
     from mlops.testing.component_testing import build_image
     from mlops.testing.local_registry import free_port
 
-    root = tmp_path_factory.mktemp("ct")
+    root = tmp_path_factory.mktemp("ct").resolve()
     shutil.copytree(
         REPO / "components", root / "components", ignore=shutil.ignore_patterns("__pycache__")
     )
@@ -67,6 +72,9 @@ def project(tmp_path_factory):
     _write_csv(root / "data" / "chicago_taxi" / "data.csv", _taxi_rows())
     settings = repo_settings()
     settings["model"]["name"] = MODEL
+    # Absolute, as a trigger passes it: the run the degradation check starts on data.source
+    # then has the parameters of the runs started here, and reuses their steps.
+    settings["data"]["source"] = str(root / "data" / "chicago_taxi" / "data.csv")
     settings["serving"]["port"] = free_port()
     settings["pipelines"]["ct_pipeline"] = {
         # One in-process worker: small data, a shared machine.
@@ -121,6 +129,81 @@ def _examples(spec: dict, rows: list[dict]) -> list[bytes]:
     return out
 
 
+def _degraded_then_retrained(project, url: str, second) -> dict:
+    """Live predictions of the stable version, labels that make it degraded, then the
+    degradation check with its real start: a local CT run. Returns the run's deployment
+    record. The run reuses the second run's evaluation against version 1."""
+    from mlops.lineage import store as lineage
+    from mlops.monitoring import degradation
+    from mlops.serving import service as serving
+
+    root, registry = project["root"], project["root"] / ".local" / "model_registry"
+    # The service follows serving.json by itself: wait until it routes to version 1.
+    deadline = time.monotonic() + 60
+    while ((serving.status(url) or {}).get("routing") or {}).get("stable") != "1":
+        assert time.monotonic() < deadline, serving.status(url)
+        time.sleep(0.5)
+    rows = _taxi_rows()[:60]
+    spec = json.loads((registry / MODEL / "1" / "mlops_model.json").read_text())
+    body = json.dumps({"instances": _instances(spec["raw_feature_spec"], rows)}).encode()
+    request = urllib.request.Request(
+        url + ":predict", data=body, headers={"X-Request-Id": "e2e-degraded"}
+    )
+    with urllib.request.urlopen(request) as answer:
+        served = json.loads(answer.read())
+    assert served["model_version"] == "1"
+    wrong = [0 if p[0] > 0.5 else 1 for p in served["predictions"]]
+    labels = root / "data" / "labels" / "taxi" / "labels.csv"
+    labels.parent.mkdir(parents=True, exist_ok=True)
+    labels.write_text(
+        "request_id,index,label\n" + "".join(f"e2e-degraded,{i},{y}\n" for i, y in enumerate(wrong))
+    )
+    # The e2e's images are local tags, not the registry digests `make build` pins: the service
+    # image is the one the e2e built, as its other runs pass it.
+    original = serving.deploy_model_image
+    serving.deploy_model_image = lambda _root: project["images"]["deploy_model"]
+    try:
+        check = degradation.check(root)
+    finally:
+        serving.deploy_model_image = original
+    assert check.decision == "retrain", check.reason
+    assert check.reason.startswith(
+        "binary_accuracy of version 1 is 0 over the last 60 labelled predictions, below the "
+        "threshold 0.75 by 0.75"
+    )
+    assert check.reason.endswith(
+        f": retraining on {root / 'data' / 'chicago_taxi' / 'data.csv'} (run succeeded)"
+    )
+    assert check.figures["run"]["status"] == "SUCCEEDED" and check.run_id
+    with lineage.LineageStore(root / ".local" / "lineage.sqlite") as store:
+        [decision] = store.decisions("degradation")
+        run = store.run(check.run_id)
+    assert (decision["decision"], decision["run_id"]) == ("retrain", check.run_id)
+    assert decision["details"]["model_version"] == "1" and decision["details"]["value"] == 0
+    assert run["status"] == "SUCCEEDED" and run["pipeline_root"] == str(
+        check.figures["run"]["details"]["run_dir"]
+    )
+    tasks = {t["task"]: t for t in run["tasks"]}
+    assert all(t["status"] == "SUCCESS" for t in tasks.values()) and len(tasks) == 7
+    # Its evaluation is the second run's against version 1 (not the one against version 2).
+    evaluation = tasks["evaluate-model"]
+    assert evaluation["cached_from"] is not None
+    earlier = next(r for r in second.steps if r.task == "evaluate-model")
+    assert {a["uri"] for a in evaluation["outputs"]} == {
+        lineage.normalize_uri(a.uri) for a in earlier.output_artifacts
+    }
+    blessing = next(a for a in evaluation["outputs"] if Path(a["uri"]).name == "blessing")
+    assert (
+        json.loads((Path(blessing["uri"]) / "blessing.json").read_text())["baseline_version"] == 1
+    )
+    outputs = tasks["deploy-model"]["outputs"]
+    deploy = next(a for a in outputs if Path(a["uri"]).name == "deployment")
+    # Held: a second check starts no second run for the same version.
+    again = degradation.check(root)
+    assert again.decision == "held" and again.run_id == check.run_id
+    return json.loads((Path(deploy["uri"]) / "deployment.json").read_text())
+
+
 @pytest.mark.docker
 def test_three_runs_first_second_and_drifted(project):
     import tensorflow as tf
@@ -157,7 +240,9 @@ def test_three_runs_first_second_and_drifted(project):
     assert facts["deployment"]["version"] == 1
     assert _serving_json(root)["stable"] == 1 and _serving_json(root)["canary"] is None
     report = first.report.read_text()
-    assert "Data validation" in report and "Model evaluation" in report and "BLESSED" in report
+    assert texts(report, "p", "ok") == [f"SUCCEEDED in {human(first.seconds, 's')}"]
+    assert texts(report, "span", "ok") == ["BLESSED"]  # the blessing's verdict
+    assert texts(report, "li") == facts["blessing"]["reasons"]
 
     # The service answers as the same SavedModel does in-process, on the same raw rows.
     rows = _taxi_rows()[:8]
@@ -209,9 +294,9 @@ def test_three_runs_first_second_and_drifted(project):
     assert state["stable"] == 1 and state["canary"] is None
     assert sorted(p.name for p in (registry / MODEL).iterdir() if p.is_dir()) == ["1"]
 
-    # A rollback between two otherwise identical runs changes the evaluation: a version 2
-    # (another model: version 1's files and one more) becomes stable, a run evaluates
-    # against it; after `make rollback` the next run evaluates against version 1 again.
+    # A rollback between two runs changes the evaluation: a version 2 (another model: version
+    # 1's files and one more) becomes stable, a run evaluates against it; after
+    # `make rollback` the next run evaluates against version 1 again.
     other = registry / MODEL / "2"
     shutil.copytree(registry / MODEL / "1", other)
     (other / "assets.extra").mkdir()
@@ -221,29 +306,55 @@ def test_three_runs_first_second_and_drifted(project):
     promoted = {**state, "stable": 2, "history": [*state["history"], {**state["history"][-1],
                 "action": "promote", "stable": 2}]}  # fmt: skip
     (registry / MODEL / "serving.json").write_text(json.dumps(promoted))
-    against_two = _run(project)
+    # This run's gate must refuse: its settings ask a candidate to beat the serving model's
+    # AUC by 0.02, and the candidate (version 1's model) scores exactly what version 2 (the
+    # same SavedModel) scores on the same evaluation split, a difference of 0.
+    strict = yaml.safe_load((root / "settings.yaml").read_text())
+    strict["model"]["evaluation"]["change_thresholds"] = {
+        "AUC": {"direction": "higher", "absolute": 0.02}
+    }
+    (root / "settings.yaml").write_text(yaml.safe_dump(strict, sort_keys=False))
+    try:
+        against_two = _run(project)
+    finally:
+        (root / "settings.yaml").write_text(yaml.safe_dump(project["settings"], sort_keys=False))
+    assert against_two.status == "SUCCEEDED"  # a refusal is the gate working, not a failure
     steps = {r.task: r for r in against_two.steps}
     assert not steps["evaluate-model"].cached
     two = __import__("mlops.ct.run_report", fromlist=["facts"]).facts(against_two)
-    assert two["blessing"]["baseline_version"] == 2
+    assert two["blessing"]["baseline_version"] == 2 and two["blessing"]["blessed"] is False
+    [failed] = two["blessing"]["failed_thresholds"]  # that threshold only: the values pass
+    assert (failed["slice"], failed["metric_key"], failed["kind"]) == ("Overall", "auc", "change")
+    assert failed["candidate_value"] == pytest.approx(failed["baseline_value"], abs=1e-9)
+    assert failed["candidate_value"] > 0.75
+    [reason] = two["blessing"]["reasons"]
+    assert reason.startswith("AUC on Overall changed by ") and reason.endswith(
+        f" against the baseline (version 2: {failed['baseline_value']:.4g} -> "
+        f"{failed['candidate_value']:.4g}); the change threshold requires candidate - "
+        "baseline >= 0.02"
+    )
+    report = against_two.report.read_text()
+    assert texts(report, "span", "bad") == ["NOT BLESSED"]
+    assert texts(report, "li") == two["blessing"]["reasons"]
+    # Not blessed: nothing pushed, serving as it was (version 2, no canary).
+    assert two["deployment"]["skipped"] is True and two["deployment"]["reason"].startswith(
+        "skipped: "
+    )
+    assert (_serving_json(root)["stable"], _serving_json(root)["canary"]) == (2, None)
+    assert sorted(p.name for p in (registry / MODEL).iterdir() if p.is_dir()) == ["1", "2"]
     from mlops.core.model_settings import load_model_settings
     from mlops.serving import traffic
 
-    # The candidate (version 1's model) is not version 2: it went out as the canary, version 3.
-    assert _serving_json(root)["canary"]["version"] == 3
-    traffic.change(root, load_model_settings(root), "rollback")  # drops the canary
     traffic.change(root, load_model_settings(root), "rollback")  # stable back to version 1
     assert _serving_json(root)["stable"] == 1
-    after_rollback = _run(project)
-    back = __import__("mlops.ct.run_report", fromlist=["facts"]).facts(after_rollback)
-    assert back["blessing"]["baseline_version"] == 1  # not the evaluation against version 2
-    steps = {r.task: r for r in after_rollback.steps}
-    evaluation = steps["evaluate-model"]
-    assert evaluation.cached  # the second run's evaluation against version 1, reused
-    earlier = next(r for r in second.steps if r.task == "evaluate-model")
-    assert evaluation.output_artifacts == earlier.output_artifacts
-    assert back["deployment"]["unchanged"] and back["deployment"]["version"] == 1
+
+    # The degradation check starts the next run with its real default start: version 1's
+    # live predictions, labelled with the opposite of each answer, have a binary accuracy
+    # of 0, below the threshold 0.75 (settings: triggers.degradation).
+    deployment = _degraded_then_retrained(project, first.service["url"], second)
+    assert deployment["unchanged"] is True and deployment["version"] == 1
     state = _serving_json(root)
+    assert state["stable"] == 1
 
     # 3. Drifted data (fares doubled, no cash payments): stops at validation, serving as is.
     drifted = [

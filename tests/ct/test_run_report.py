@@ -1,5 +1,6 @@
 """The end of a CT run: the summary and the one-page report, from what the steps wrote."""
 
+import html
 import json
 import re
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 from mlops.ct import run_report
 from mlops.ct.ct_run import CtRun, stopping_step
 from mlops.local_runs.runner import ArtifactRecord, TaskRecord
+from mlops.testing.html_text import table_rows, texts
 
 
 def _step(task: str, outputs: list[ArtifactRecord], status: str = "SUCCESS") -> TaskRecord:
@@ -67,8 +69,19 @@ def test_summary_and_report_of_a_blessed_run(tmp_path):
     assert 'deployment: version 4; stable 3, canary {"version": 4' in text
     assert "served at http://h:1/v1/models/m" in text
     page = result.report.read_text()
-    assert "TFDV says fine" in page  # the validation report, embedded
-    assert "Model evaluation" in page and "Not produced in this run" in page  # no eval report
+    assert texts(page, "p", "ok") == ["SUCCEEDED in 1 min 1 s"]
+    assert "Blessing: BLESSED" in texts(page, "h2")  # the heading holds the verdict
+    assert texts(page, "span", "ok") == ["BLESSED"] and texts(page, "li") == ["AUC passes"]
+    assert ["data", "/data/taxi.csv"] in table_rows(page)
+    assert [["train", "20", "-"], ["eval", "10", "-"]] == [
+        r for r in table_rows(page) if r[:1] in (["train"], ["eval"])
+    ]
+    # The validation report embedded in its frame; no evaluation report in this run.
+    (frame,) = re.findall(r'<iframe srcdoc="([^"]*)"', page)
+    assert html.unescape(frame) == html_report
+    sections = re.split(r"<h2>", page)
+    (evaluation,) = [s for s in sections if s.startswith("Model evaluation")]
+    assert texts("<h2>" + evaluation, "p") == ["Not produced in this run."]
     # Numbers for people, no JSON in a cell, and the steps' times as a chart.
     assert "<td>4.5 s</td><td>300 MB</td>" in page and "4.5000" not in page
     assert "<tr><td>canary</td><td>version 4; traffic_percent 10</td></tr>" in page
@@ -128,7 +141,9 @@ def test_a_run_stopped_at_validation_shows_why(tmp_path):
     text = run_report.summary_text(result)
     assert "data validation: stop, 1 anomalies (fare: High Linfty distance)" in text
     assert "STOPPED at validate-data: drift in fare" in text
-    assert "stopped at validate-data" in result.report.read_text()
+    assert texts(result.report.read_text(), "p", "bad") == [
+        "FAILED in 1 min 1 s: stopped at validate-data: drift in fare"
+    ]
 
 
 def test_the_step_that_stopped_a_run_is_validation_when_it_failed():

@@ -57,15 +57,29 @@ class Recorder:
         return StartedRun(f"run-{len(self.calls)}", pipeline, "local", self.status, reason, details)
 
 
-def test_the_default_start_is_trigger_runs_start_run_with_this_call():
+def test_the_default_start_calls_start_run_as_its_signature_allows(monkeypatch):
     import inspect
 
     from mlops.triggers import runs as trigger_runs
 
-    # The call degradation makes must bind to the real function's signature.
-    inspect.signature(trigger_runs.start_run).bind(
-        Path("."), degradation.PIPELINE, "why", data="data.csv", env="local"
+    # degradation's own call (not a copy of it) bound to the real function's signature; the
+    # e2e (tests/ct/test_ct_e2e.py) makes the same call start a real run.
+    signature = inspect.signature(trigger_runs.start_run)
+    calls = []
+
+    def strict(*args, **kwargs):
+        calls.append(dict(signature.bind(*args, **kwargs).arguments))
+        return "started"
+
+    monkeypatch.setattr(trigger_runs, "start_run", strict)
+    started = degradation._default_start(
+        Path("repo"), degradation.PIPELINE, "why", data="data.csv", env="local"
     )
+    assert started == "started"
+    assert calls == [
+        {"root": Path("repo"), "pipeline": "ct_pipeline", "reason": "why", "data": "data.csv",
+         "env": "local"}
+    ]  # fmt: skip
     assert degradation.PIPELINE in trigger_runs.PIPELINES
 
 

@@ -5,6 +5,7 @@ run's graph, following a run, and the files it serves and refuses."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -142,10 +143,16 @@ def test_an_html_report_is_shown_on_its_artifact_page(client, ui_project):
     artifact = ui_project.artifacts["evaluation_report"]
     page = text(client.get(f"/artifacts/{artifact}"))
     assert f'<iframe class="report" title="report" src="/artifacts/{artifact}/files/report"' in page
+    with LineageStore(ui_project.db) as store:
+        uri = Path(store.artifact_by_id(artifact)["uri"])
+        run_dir = Path(store.run(ui_project.runs["first"])["pipeline_root"])
+    # The very files: this artifact's report, the first run's own report.
     report = client.get(f"/artifacts/{artifact}/files/report")
-    assert report.mimetype == "text/html" and b"<h1>Model evaluation</h1>" in report.data
+    assert report.mimetype == "text/html" and report.data == uri.read_bytes()
+    assert b"<h1>Model evaluation</h1>" in report.data  # evaluate-model's, not another step's
     run_report = client.get(f"/runs/{ui_project.runs['first']}/report")
-    assert run_report.status_code == 200 and b"Continuous training run" in run_report.data
+    assert run_report.status_code == 200
+    assert run_report.data == (run_dir / "report.html").read_bytes()
 
 
 @pytest.mark.parametrize(

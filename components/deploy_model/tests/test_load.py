@@ -96,7 +96,9 @@ def test_promote_and_rollback_under_load_drop_no_request(serving):
 
     promoted = _load_during(url, reg.promote, duration_s=4, act_after_s=1.5)
     print("promote under load:", json.dumps({k: v for k, v in promoted.items() if k != "timeline"}))
-    assert promoted["failed"] == 0 and promoted["ok"] > 50, promoted["errors"]
+    # Every request answered, by both versions around the change (no rate is asserted:
+    # throughput is `make bench`'s, bench/results/model.json).
+    assert promoted["failed"] == 0 and promoted["ok"] == promoted["requests"], promoted["errors"]
     assert promoted["versions"]["1"] > 0 and promoted["versions"]["2"] > 0
     assert set(promoted["timeline"][-1]["versions"]) == {"2"}  # after the promote: 2 only
     assert call(url)[1]["routing"] == {
@@ -108,11 +110,10 @@ def test_promote_and_rollback_under_load_drop_no_request(serving):
     # Version 1 was released at the promote: the rollback loads it again under traffic.
     rolled = _load_during(url, reg.rollback, duration_s=5, act_after_s=1.5)
     print("rollback under load:", json.dumps({k: v for k, v in rolled.items() if k != "timeline"}))
-    assert rolled["failed"] == 0 and rolled["ok"] > 50, rolled["errors"]
+    assert rolled["failed"] == 0 and rolled["ok"] == rolled["requests"], rolled["errors"]
     assert rolled["versions"]["1"] > 0 and rolled["versions"]["2"] > 0
     assert set(rolled["timeline"][0]["versions"]) == {"2"}
     assert set(rolled["timeline"][-1]["versions"]) == {"1"}
-    assert rolled["latency_ms"]["p50"] > 0 and rolled["requests_per_s"] > 0
 
 
 def test_run_load_counts_versions_and_failures(serving):
@@ -134,5 +135,5 @@ def test_call_rate_is_the_in_process_baseline(model_dirs):
 
     result = call_rate(model_dirs[1], ROWS[:2], duration_s=1.0)
     print("in-process:", json.dumps(result))
-    assert result["calls"] > 10 and result["calls_per_s"] > 0
+    assert result["instances_per_call"] == 2 and result["calls"] >= 1
     assert result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]

@@ -65,16 +65,3 @@ def test_service_serves_a_trained_model_like_the_savedmodel(taxi, registry_root)
         b64 = [{"examples": {"b64": base64.b64encode(s).decode()}} for s in serialized]
         _, body, _ = call(service.url + ":predict", "POST", {"instances": b64})
         assert max(abs(p[0] - w) for p, w in zip(body["predictions"], want, strict=True)) < 1e-5
-
-        # Figures for the benchmark: the service (client threads in this process) against
-        # the SavedModel called directly, one taxi row per request.
-        from deploy_model.loadgen import call_rate, run_load
-
-        one = {"instances": [_typed(rows[0], spec)]}
-        served = run_load(service.url + ":predict", one, duration_s=2, threads=2)
-        direct = call_rate(trained.model, one["instances"], duration_s=1)
-        print(
-            "real model served:", json.dumps({k: v for k, v in served.items() if k != "timeline"})
-        )
-        print("real model in-process:", json.dumps(direct))
-        assert served["failed"] == 0 and served["ok"] > 0 and direct["calls"] > 0

@@ -3,7 +3,6 @@ tests/doubles/vertex_double.py, a loopback double of the Vertex AI v1 REST API; 
 live in a gcp-storage-emulator, which the double reads as the real API reads the artifact_uri."""
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -258,7 +257,6 @@ def test_a_full_traffic_deploy_keeps_the_previous_model_until_promoted(gcs, doub
 
 def test_long_running_operations_are_polled(gcs, double, target):
     double.op_polls = 1  # every operation answers "not done" once
-    start = time.monotonic()
     record = vertex.deploy(target, saved_model(gcs, 1), 100, {})
     assert deployed_versions(double) == {"1": 100}
     assert record["version_id"] == "1"
@@ -270,7 +268,6 @@ def test_long_running_operations_are_polled(gcs, double, target):
         "deploy_model",
     }
     assert all(op.done and op.error is None for op in double.operations.values())
-    assert time.monotonic() - start < 30
 
 
 def test_bad_inputs_are_named_before_any_call(double, target):

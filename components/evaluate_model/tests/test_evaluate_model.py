@@ -14,6 +14,9 @@ import pytest
 from evaluate_model import main as component
 from mlops_runtime.charts import human
 
+from mlops.testing.html_text import table_rows
+from mlops.testing.html_text import text as element_text
+
 
 def _run(tmp_path: Path, taxi, eval_config: dict, model: Path | None = None, *extra: str):
     out = tmp_path / "out"
@@ -86,8 +89,17 @@ def test_first_model_is_blessed_on_value_thresholds(tmp_path, taxi, helpers):
     # TFMA's own output is there and loads.
     assert tfma.load_validation_result(str(out / "evaluation")).validation_ok
     report = (out / "report.html").read_text()
-    assert "BLESSED" in report and "NOT BLESSED" not in report
-    assert "change thresholds are ignored" in report and "<script" not in report
+    assert element_text(report, "span", "verdict") == "BLESSED"
+    auc = overall["candidate"]["auc"]
+    rows = {tuple(r[:2]): r for r in table_rows(report) if r[:1] == ["AUC"]}
+    assert rows[("AUC", "value")] == [
+        "AUC", "value", ">= 0.75", "Overall", human(auc), "–", "–", "pass", ""
+    ]  # fmt: skip
+    assert rows[("AUC", "change")][-2:] == [
+        "ignored", "no baseline: the first model is judged on value thresholds only"
+    ]  # fmt: skip
+    assert ["baseline", "none (first model: change thresholds are ignored)"] in table_rows(report)
+    assert "<script" not in report
 
     # The confusion matrix at the decision threshold, per slice; in the report with the ROC
     # and precision-recall curves and a chart per metric over the slices.
@@ -126,7 +138,9 @@ def test_no_thresholds_is_not_blessed(tmp_path, taxi):
     assert any("no thresholds configured" in r for r in blessing["reasons"])
     # The metrics are computed all the same.
     assert slices["slices"][0]["candidate"]["example_count"] == len(taxi.eval_rows)
-    assert "no thresholds configured" in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert element_text(report, "span", "verdict") == "NOT BLESSED"
+    assert element_text(report, "ul") == blessing["reasons"][0]
 
 
 def test_worse_model_is_refused_against_the_stable_baseline(tmp_path, taxi, worse_model, helpers):
@@ -164,10 +178,14 @@ def test_worse_model_is_refused_against_the_stable_baseline(tmp_path, taxi, wors
     metrics = executor["artifacts"]["metrics"]["artifacts"][0]["metadata"]
     assert metrics["baseline_auc"] == overall["baseline"]["auc"]
     report = (out / "report.html").read_text()
-    assert "NOT BLESSED" in report
-    assert '<tr class="fail"><td>AUC</td><td>change</td>' in report
-    assert "candidate - baseline &gt;= -0.01" in report
-    assert "version 1" in report
+    assert element_text(report, "span", "verdict") == "NOT BLESSED"
+    assert element_text(report, "ul") == reason
+    assert [r for r in table_rows(report) if r[:2] == ["AUC", "change"]] == [[
+        "AUC", "change", "candidate - baseline >= -0.01", "Overall",
+        human(overall["candidate"]["auc"]), human(overall["baseline"]["auc"]),
+        human(overall["diff"]["auc"], signed=True), "FAIL", "",
+    ]]  # fmt: skip
+    assert ["baseline", f"version 1 ({stable})"] in table_rows(report)
     # Candidate beside baseline, per slice and in the curves, the change bound drawn.
     charts = helpers.svg_charts(report)
     auc = charts["auc per slice"]

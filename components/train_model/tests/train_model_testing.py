@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,13 +43,17 @@ def split_rows(rows: list[dict]) -> dict[str, list[dict]]:
     }
 
 
-def transform_taxi(workdir: Path, rows: int = 300, start: int = 0) -> SimpleNamespace:
-    """Raw Examples of `rows` taxi rows and their transform_data outputs under workdir."""
+def transform_taxi(
+    workdir: Path, rows: int = 300, start: int = 0, relabel: Callable[[dict], dict] | None = None
+) -> SimpleNamespace:
+    """Raw Examples of `rows` taxi rows and their transform_data outputs under workdir;
+    `relabel` rewrites each row first (e.g. its tips, for a label of known learnability)."""
     from transform_data import main as transform_data
 
     workdir = Path(workdir)
     schema_text = SCHEMA.read_text()
-    splits = split_rows(read_taxi_rows(rows, start))
+    data = read_taxi_rows(rows, start)
+    splits = split_rows([relabel(dict(r)) for r in data] if relabel else data)
     raw = raw_examples.write_examples(workdir / "raw", splits, schema_text)
     transformed, graph = workdir / "transformed_examples", workdir / "transform_graph"
     transform_data.run(

@@ -34,6 +34,28 @@ def _label(fare: float, tips: float) -> int:
     return 0 if math.isnan(fare32) else int(tips32 > fare32 * np.float32(0.2))
 
 
+def _fare_and_label(columns) -> list[tuple[float, int]]:
+    """(fare_xf, label) of each transformed row, sorted: the pairs keep their rows together,
+    so a value on another row's label fails where sorting each column alone would pass."""
+    fares, labels = columns["fare_xf"].tolist(), columns[taxi.LABEL_KEY].tolist()
+    return sorted(zip(fares, labels, strict=True))
+
+
+def _expected_fare_and_label(rows, train_rows) -> list[tuple[float, int]]:
+    """The same pairs by hand from the raw rows: z-scores with train's mean and deviation."""
+    train = np.array([float(r["fare"]) for r in train_rows], np.float64)
+    mean, std = train.mean(), train.std()
+    return sorted(
+        ((float(r["fare"]) - mean) / std, _label(float(r["fare"]), float(r["tips"])))
+        for r in rows
+    )
+
+
+def _assert_same_rows(got: list[tuple[float, int]], want: list[tuple[float, int]]) -> None:
+    assert [label for _, label in got] == [label for _, label in want]
+    np.testing.assert_allclose([z for z, _ in got], [z for z, _ in want], rtol=1e-3, atol=1e-3)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _restore_python_path():
     """Loading a module puts its folder on sys.path and PYTHONPATH (for Beam's workers): undone
@@ -135,15 +157,22 @@ def test_z_scores_come_from_the_train_split_only(taxi_run, transformed):
     # Eval is scaled with train's mean and deviation, so its shifted fares stand out.
     expected = (eval_fares - train_fares.mean()) / train_fares.std()
     eval_z = transformed["eval"][taxi.transformed_name("fare")]
-    assert eval_z.mean() > 10
-    np.testing.assert_allclose(np.sort(eval_z), np.sort(expected), rtol=1e-3, atol=1e-3)
+    assert eval_z.mean() > 10 and eval_z.mean() == pytest.approx(expected.mean(), rel=1e-3)
+    # Row by row: each eval row's z-score beside its own label.
+    _assert_same_rows(
+        _fare_and_label(transformed["eval"]),
+        _expected_fare_and_label(taxi_run["eval_rows"], taxi_run["train_rows"]),
+    )
 
 
 def test_labels_are_big_tippers(taxi_run, transformed):
     for split in examples.SPLITS:
         rows = taxi_run[f"{split}_rows"]
-        expected = sorted(_label(float(r["fare"]), float(r["tips"])) for r in rows)
-        assert sorted(transformed[split][taxi.LABEL_KEY]) == expected
+        # Each row's label beside its own fare (the pairs sorted, not each column).
+        _assert_same_rows(
+            _fare_and_label(transformed[split]),
+            _expected_fare_and_label(rows, taxi_run["train_rows"]),
+        )
     assert 0 < sum(transformed["train"][taxi.LABEL_KEY]) < TRAIN_ROWS
 
 

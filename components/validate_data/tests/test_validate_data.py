@@ -13,6 +13,8 @@ import pytest
 from mlops_runtime.charts import human
 from validate_data import main as component
 
+from mlops.testing.html_text import table_rows, text, texts
+
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "chicago_taxi" / "data.csv"
 SCHEMA = REPO / "pipelines" / "usecases" / "taxi" / "schema.pbtxt"
@@ -125,6 +127,21 @@ def flagged_features(report: str) -> list[str]:
     return re.findall(r"<section class='feature flagged' data-feature='([^']*)'>", report)
 
 
+def decision_of(report: str) -> str:
+    """The verdict element's text."""
+    return text(report, "span", "decision")
+
+
+def verdict_line(report: str) -> str:
+    return next(p for p in texts(report, "p") if p.startswith("Decision: "))
+
+
+def over_threshold(report: str, feature: str) -> list[str]:
+    """The feature's distances over their thresholds, as its section says them."""
+    section = dict(feature_sections(report))[feature]
+    return texts(section, "p", "over")
+
+
 def outputs(out: Path) -> dict:
     return {
         "out": out,
@@ -171,8 +188,15 @@ def test_a_clean_sample_continues(clean_run):
     executor_output = json.loads((clean_run["out"] / "executor_output.json").read_text())
     metadata = executor_output["artifacts"]["summary"]["artifacts"][0]["metadata"]
     assert metadata["anomalies"] == 0 and metadata["passed"] == 1
-    assert "continue" in clean_run["report"]
-    assert "fare" in clean_run["report"]  # the statistics summary lists the features
+    assert decision_of(clean_run["report"]) == "continue"
+    assert verdict_line(clean_run["report"]) == (
+        "Decision: continue — 0 anomalies; drifted features: none; skewed features: none."
+    )
+    # The statistics table of each split lists the features, each with its share present.
+    data = split_rows(rows(0, 1200), LARGE)
+    present = [human(sum(r["fare"] != "" for r in data[s]) / len(data[s]), "%") for s in data]
+    fares = [r for r in table_rows(clean_run["report"]) if r[:2] == ["fare", "FLOAT"]]
+    assert [r[2] for r in fares] == present  # train, eval
 
 
 def test_the_report_charts_every_feature_in_train_and_eval(clean_run):
@@ -345,7 +369,14 @@ def test_drift_flags_a_shifted_copy(tmp_path, clean_run, sample):
     assert result["metrics"]["drifted_features"] == len(drifted)
     fare = next(m for m in result["summary"]["measurements"] if m["feature"] == "fare")
     assert fare["comparison"] == "drift" and fare["value"] > fare["threshold"] == 0.1
-    assert "JENSEN_SHANNON_DIVERGENCE" in result["report"] and "payment_type" in result["report"]
+    payment = next(m for m in result["summary"]["measurements"] if m["feature"] == "payment_type")
+    assert decision_of(result["report"]) == "stop"
+    # The table of distances: the drifted ones first, each with its measure and value.
+    table = [r for r in table_rows(result["report"]) if r[1:2] == ["drift"]]
+    assert ["fare", "drift", "JENSEN_SHANNON_DIVERGENCE", human(fare["value"]), "0.1",
+            "over the threshold"] in table  # fmt: skip
+    assert ["payment_type", "drift", "L_INFTY", human(payment["value"]), "0.1",
+            "over the threshold"] in table  # fmt: skip
     # In the report, the drifted features first, each with its distance against the threshold
     # and its chart beside the drift reference's.
     sections = feature_sections(result["report"])
@@ -353,9 +384,13 @@ def test_drift_flags_a_shifted_copy(tmp_path, clean_run, sample):
     assert set(names[: len(drifted)]) == drifted == set(flagged_features(result["report"]))
     body = dict(sections)["fare"]
     distance = human(fare["value"])
-    assert f"drift: Jensen-Shannon divergence {distance}, over the threshold 0.1" in body
+    assert over_threshold(result["report"], "fare") == [
+        f"drift: Jensen-Shannon divergence {distance}, over the threshold 0.1"
+    ]
     assert body.count("<svg ") == 1 and ">drift reference<" in body
-    assert "L-infinity distance" in dict(sections)["payment_type"]
+    assert over_threshold(result["report"], "payment_type") == [
+        f"drift: L-infinity distance {human(payment['value'])}, over the threshold 0.1"
+    ]
     unflagged = [body for name, body in sections if name not in drifted]
     assert not any("over the threshold" in body for body in unflagged)
     assert any("drift: L-infinity distance" in body and "within" in body for body in unflagged)
@@ -400,7 +435,16 @@ def test_skew_flags_serving_data_that_differs(tmp_path, clean_run):
     assert result["decision"] == "stop"
     assert "payment_type" in result["summary"]["skewed_features"]
     assert result["metrics"]["skewed_features"] >= 1
-    assert "skew" in result["report"]
+    payment = next(
+        m for m in result["summary"]["measurements"]
+        if (m["feature"], m["comparison"]) == ("payment_type", "skew")
+    )  # fmt: skip
+    assert payment["value"] > payment["threshold"] == 0.1
+    assert decision_of(result["report"]) == "stop"
+    assert over_threshold(result["report"], "payment_type") == [
+        f"skew: L-infinity distance {human(payment['value'])}, over the threshold 0.1"
+    ]
+    assert "payment_type" in flagged_features(result["report"])
 
 
 def test_fail_on_anomalies_fails_the_step_after_writing_outputs(tmp_path, sample):
@@ -412,7 +456,8 @@ def test_fail_on_anomalies_fails_the_step_after_writing_outputs(tmp_path, sample
     assert "--fail-on-anomalies" in str(e.value.code)
     result = outputs(tmp_path / "out")
     assert result["decision"] == "stop"
-    assert "company" in result["report"]
+    assert decision_of(result["report"]) == "stop"
+    assert flagged_features(result["report"]) == ["company"]
 
 
 def test_fail_on_anomalies_lets_clean_data_pass(tmp_path, sample):
@@ -471,5 +516,7 @@ def test_the_image_under_kfp_local(tmp_path, monkeypatch):
         assert (first / "statistics" / f"Split-{split}" / "FeatureStats.pb").is_file()
     summary = json.loads((second / "anomalies" / "summary.json").read_text())
     assert {"fare", "payment_type"} <= set(summary["drifted_features"])
-    assert "payment_type" in (second / "report").read_text()
+    report = (second / "report").read_text()
+    assert decision_of(report) == "stop"
+    assert set(flagged_features(report)) == set(summary["drifted_features"])
     assert json.loads((second / "summary").read_text())["drifted_features"] >= 2
