@@ -26,7 +26,9 @@ def project(compiled, tmp_path, monkeypatch):
 
 def override(root, pipeline, **parameters):
     settings = yaml.safe_load((root / "settings.yaml").read_text())
-    settings["environments"]["local"]["pipelines"][pipeline]["parameters"].update(parameters)
+    local = settings["environments"]["local"]
+    pipelines = local.setdefault("pipelines", {})
+    pipelines.setdefault(pipeline, {}).setdefault("parameters", {}).update(parameters)
     (root / "settings.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
 
 
