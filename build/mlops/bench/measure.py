@@ -5,6 +5,7 @@ sampled from /proc)."""
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import threading
 import time
@@ -82,3 +83,12 @@ def run_measured(
     if log:
         out.close()
     return Measured(round(seconds, 2), round(peak, 1), returncode)
+
+
+def machine() -> dict:
+    """What a benchmark's figures depend on, recorded beside them."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import shutil
 import sys
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlops.bench.measure import machine as machine_info
 from mlops.bench.measure import run_measured
 
 TARGET_WARM_S = 60.0
@@ -531,11 +531,7 @@ def run(root: Path) -> Path:
     work = root / "bench" / "work" / time.strftime("pipeline-%Y%m%d-%H%M%S")
     work.mkdir(parents=True)
     client = engine.client()
-    machine = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
+    machine = machine_info()
     print("[bench] pipeline: removing the component images (cold)", flush=True)
     prepared_at = time.time()
     prepared = _prepare_cold(root, client)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from mlops.bench.measure import machine as machine_info
 from mlops.bench.measure import run_measured
 
 SCALES = (1, 10, 100)
@@ -173,11 +173,7 @@ def run(root: Path) -> Path:
     work = root / "bench" / "work" / time.strftime("scale-%Y%m%d-%H%M%S")
     work.mkdir(parents=True)
     client = engine.client()
-    machine = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
+    machine = machine_info()
     sample = root / "data" / "chicago_taxi" / "data.csv"
     # Unmeasured: the images built, and a served model, so that every measured run evaluates
     # against a baseline (two models) as the targets assume.
