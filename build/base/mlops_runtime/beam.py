@@ -1,17 +1,23 @@
 """Beam pipeline options for the components: the same image runs on the DirectRunner here
 and on Dataflow at scale.
 
-The DirectRunner's workers are chosen from the step's input and the machine unless the
-beam args set them: small data runs in one in-process worker (forking a worker per core
-that each loads TensorFlow costs more than it saves: validation 7 s instead of 17 s,
-transformation 17 s instead of 29 s on the 15k-row taxi sample with 2 cores), large data on
-every core the container may use, as threads of one process. Threads, not worker processes:
-each worker process loads TensorFlow and its own copy of the step's state, so the peak memory
-would grow with the cores (transformation of 10x the sample on 2 cores: one worker 977 MB,
-2 threads 1,250 MB, 2 processes 2,603 MB, at about the same time), and TensorFlow, Arrow and
-TFX-BSL do their work outside the GIL. `--direct_running_mode=multi_processing` in the beam
-args keeps the chosen count with worker processes; `--direct_num_workers` (or another runner)
-overrides the choice. settings.yaml passes them per environment and per use case
+The DirectRunner's workers are chosen from the step's input, the CPUs and the memory the step
+may use, unless the beam args set them. Measured on 2 cores (make bench BENCH=scale, and each
+step alone on 100x the taxi sample, 1.5M rows):
+- small data runs in one in-process worker: forking workers that each load TensorFlow costs
+  more than it saves (validation 7 s instead of 17 s, transformation 17 s instead of 29 s on
+  the 15k-row sample);
+- two threads of one process were slower than one worker for every step, since the per-row
+  Python work holds the GIL, and held more memory (100x, each step's whole run on the host:
+  extraction 204 s vs 146 s, validation 94 s vs 85 s with 1.29 GB vs 0.98 GB peak RSS,
+  transformation 305 s vs 271 s with 1.83 GB vs 1.26 GB);
+- worker processes use the cores (transformation 190 s vs 271 s) but each holds the whole ML
+  stack and its own share of the step's state, so the step's memory grows with the cores.
+So large data gets one worker process per CPU only when the step has a memory limit (its
+container's, which Kubernetes sets from the task's resources) with room for every process;
+otherwise one in-process worker, whose peak memory stays within 2x from 1x to 100x the data.
+`--direct_num_workers` (or another runner) in the beam args overrides the choice;
+settings.yaml passes them per environment and per use case
 (`pipelines.<pipeline>.parameters.beam_args`)."""
 
 from __future__ import annotations
@@ -25,14 +31,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_ARGS = ["--runner=DirectRunner"]
-# Input bytes on disk from which a step uses every core: 32 MiB is ~250k rows of CSV or ~600k
-# rows of gzipped tf.Examples of the taxi sample (10x the sample stays below, 100x is above).
+# Input bytes on disk from which a step may use every core: 32 MiB is ~250k rows of CSV or
+# ~600k rows of gzipped tf.Examples of the taxi sample (10x the sample stays below, 100x is above).
 LARGE_INPUT_BYTES = 32 * 2**20
-LARGE_MODE = "multi_threading"  # see above: bounded memory
+# What one worker process is assumed to need: twice what the deciding process holds once the
+# ML stack is imported (a worker imports the same; the steps measured peak at 1.5-1.8x their
+# import footprint on 100x the sample), and at least this much.
+WORKER_MEMORY_FACTOR = 2
+MIN_WORKER_BYTES = 2**30
 DIRECT_RUNNERS = {"directrunner", "switchingdirectrunner", "bundlebaseddirectrunner"}
 CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 CGROUP_V1_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+CGROUP_V2_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
+CGROUP_V1_MEMORY_LIMIT = Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+# cgroup v1 writes "no limit" as a huge page-aligned number (2**63 - 4096 on x86-64).
+CGROUP_V1_UNLIMITED = 2**60
 
 
 def parse_beam_args(value: str | None) -> list[str]:
@@ -59,11 +73,26 @@ class Workers:
         return [f"--direct_running_mode={self.mode}", f"--direct_num_workers={self.count}"]
 
 
+def worker_bytes(process_rss: int | None) -> int:
+    """The memory one worker process is assumed to need (see WORKER_MEMORY_FACTOR)."""
+    return max(MIN_WORKER_BYTES, WORKER_MEMORY_FACTOR * (process_rss or 0))
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
 def choose_workers(
-    input_bytes: int | None, cpus: int, large_bytes: int = LARGE_INPUT_BYTES
+    input_bytes: int | None,
+    cpus: int,
+    memory_limit: int | None = None,
+    process_rss: int | None = None,
+    large_bytes: int = LARGE_INPUT_BYTES,
 ) -> Workers:
-    """One in-process worker below `large_bytes` of input or on one CPU; otherwise one worker
-    per CPU. An unknown size (data not on a local disk) counts as large."""
+    """One in-process worker below `large_bytes` of input, on one CPU, or when the memory
+    limit (None: none known) has no room for two worker processes beside this one; otherwise
+    one worker process per CPU, as many as the limit holds. An unknown size (data not on a
+    local disk) counts as large."""
     size = "unknown size" if input_bytes is None else f"{input_bytes / 2**20:.1f} MiB"
     if cpus <= 1:
         return Workers(1, "in_memory", f"{size} of input, 1 CPU")
@@ -71,11 +100,58 @@ def choose_workers(
         return Workers(
             1, "in_memory", f"{size} of input < {large_bytes / 2**20:g} MiB: small data"
         )
+    large = f"{size} of input >= {large_bytes / 2**20:g} MiB: large data, {cpus} CPUs"
+    if memory_limit is None:
+        return Workers(
+            1,
+            "in_memory",
+            f"{large}, no memory limit: one in-process worker keeps the memory bounded "
+            "(worker processes need a limit with room for them)",
+        )
+    per_worker = worker_bytes(process_rss)
+    fits = memory_limit // per_worker - 1  # this process stays, holding the pipeline
+    count = min(cpus, fits)
+    if count < 2:
+        return Workers(
+            1,
+            "in_memory",
+            f"{large}, memory limit {_gib(memory_limit)}: no room for worker processes of "
+            f"{_gib(per_worker)} each beside this one",
+        )
     return Workers(
-        cpus,
-        LARGE_MODE,
-        f"{size} of input >= {large_bytes / 2**20:g} MiB: large data, {cpus} CPUs",
+        count,
+        "multi_processing",
+        f"{large}, memory limit {_gib(memory_limit)}: {count} worker processes of "
+        f"{_gib(per_worker)} each",
     )
+
+
+def memory_limit(
+    memory_max: str | None = None, limit_in_bytes: str | None = None
+) -> int | None:
+    """Bytes the cgroup allows (v2 `memory.max`, or v1's `memory.limit_in_bytes`); None
+    without a limit."""
+    if memory_max is not None:
+        value = memory_max.strip()
+        return None if value in ("", "max") else int(value)
+    if limit_in_bytes is not None and limit_in_bytes.strip():
+        value = int(limit_in_bytes.strip())
+        return None if value >= CGROUP_V1_UNLIMITED else value
+    return None
+
+
+def machine_memory_limit() -> int | None:
+    """The memory limit of this process's container, if it has one."""
+    v2 = _read(CGROUP_V2_MEMORY_MAX)
+    if v2 is not None:
+        return memory_limit(memory_max=v2)
+    return memory_limit(limit_in_bytes=_read(CGROUP_V1_MEMORY_LIMIT))
+
+
+def process_rss() -> int | None:
+    """This process's resident memory now, in bytes (Linux)."""
+    statm = _read(Path("/proc/self/statm"))
+    return int(statm.split()[1]) * os.sysconf("SC_PAGE_SIZE") if statm else None
 
 
 def cpu_quota(cpu_max: str | None = None, quota: str | None = None, period: str | None = None):
@@ -140,12 +216,18 @@ def sets_workers(args: list[str]) -> bool:
     )
 
 
-def with_workers(args: list[str], input_bytes: int | None, cpus: int) -> tuple[list[str], str]:
+def with_workers(
+    args: list[str],
+    input_bytes: int | None,
+    cpus: int,
+    memory_limit: int | None = None,
+    process_rss: int | None = None,
+) -> tuple[list[str], str]:
     """The args with the chosen workers added (unless they set them; a running mode they
     give is kept, with the count chosen), and one line saying so."""
     if sets_workers(args):
         return list(args), "beam workers: as the beam args set them"
-    workers = choose_workers(input_bytes, cpus)
+    workers = choose_workers(input_bytes, cpus, memory_limit, process_rss)
     mode = _flag(args, "--direct_running_mode")
     if mode is not None:
         line = f"beam workers: {workers.count} ({mode}, as given): {workers.why}"
@@ -157,7 +239,13 @@ def with_workers(args: list[str], input_bytes: int | None, cpus: int) -> tuple[l
 def resolve_beam_args(value: str | None, inputs: list[str], step: str) -> list[str]:
     """parse_beam_args, plus the workers chosen from the size of `inputs` and the machine;
     prints the choice."""
-    args, line = with_workers(parse_beam_args(value), local_bytes(inputs), machine_cpus())
+    args, line = with_workers(
+        parse_beam_args(value),
+        local_bytes(inputs),
+        machine_cpus(),
+        machine_memory_limit(),
+        process_rss(),
+    )
     print(f"{step}: {line}", flush=True)
     return args
 
