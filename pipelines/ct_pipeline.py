@@ -71,6 +71,7 @@ def ct_pipeline(
     tuning_epochs_per_trial: int = 3,
     canary_percent: int = 10,
     beam_args: str = "",
+    evaluator: str = "batched",
 ):
     extract = extract_data(
         source=source,
@@ -123,6 +124,7 @@ def ct_pipeline(
         eval_config=eval_config,
         baseline_model=baseline.outputs["baseline"],
         beam_args=beam_args,
+        evaluator=evaluator,  # batched, or tfma: TFMA's Beam pipeline
     )
     deploy = deploy_model(
         model=train.outputs["model"],

@@ -212,3 +212,26 @@ def test_a_bad_model_setting_is_named_before_the_parameters(project):
     with pytest.raises(Exception) as raised:
         ct_parameters(project)
     assert "model.train.epochs is 'eight'; expected an integer" in str(raised.value)
+
+
+def test_the_evaluator_is_a_parameter_each_use_case_or_environment_may_set(project):
+    from mlops.core.pipeline_package import ir_documents, read_package
+
+    package = project / "dist" / "ct_pipeline" / "workflow.tar.gz"
+    pipeline = ir_documents(read_package(package))[0]
+    evaluate = pipeline["root"]["dag"]["tasks"]["evaluate-model"]["inputs"]["parameters"]
+    assert evaluate["evaluator"] == {"componentInputParameter": "evaluator"}
+    default = pipeline["root"]["inputDefinitions"]["parameters"]["evaluator"]["defaultValue"]
+    assert default == "batched"
+    assert "evaluator" not in ct_parameters(project)  # the pipeline's default applies
+
+    def tfma(usecase):
+        usecase["environments"] = {
+            "local": {"pipelines": {"ct_pipeline": {"parameters": {"evaluator": "tfma"}}}}
+        }
+
+    edit(project / "pipelines" / "usecases" / "taxi" / "settings.yaml", tfma)
+    args = ct_parameters(project)
+    assert args["evaluator"] == "tfma"
+    assert check_package(package, args) == args
+    assert "evaluator" not in ct_parameters(project, env="dev")
