@@ -491,7 +491,8 @@ def test_the_image_under_kfp_local(tmp_path, monkeypatch):
         first = validate(
             examples=dsl.importer(artifact_uri=str(clean), artifact_class=dsl.Dataset).output,
             schema=schema,
-            # Multi-processing, the default mode, with one worker: the machine is shared.
+            # A worker process (what large data gets under a memory limit), one: the machine
+            # is shared.
             beam_args="--direct_running_mode=multi_processing --direct_num_workers=1",
         )
         second = validate(
