@@ -304,7 +304,8 @@ def test_a_baseline_without_a_version_is_named_by_its_source():
         (0.9, {"upper": 0.9}, "", "AUC on Overall is 0.9: fails {rule}"),
         (None, {"upper": 0.9}, "", "AUC on Overall is n/a: fails {rule}"),
         (float("nan"), {"lower": 0.75}, "", "AUC on Overall is n/a: fails {rule}"),
-        (float("inf"), {"upper": 0.9}, "", "AUC on Overall is n/a, above the upper bound 0.9"),
+        (float("inf"), {"upper": 0.9}, "", "AUC on Overall is inf, above the upper bound 0.9"),
+        (float("-inf"), {"lower": 0.75}, "", "AUC on Overall is -inf, below the lower bound 0.75"),
         (None, {"lower": 0.75}, "Metric not found.", "AUC on Overall: not computed, so "
          "threshold {rule} fails"),
         (0.5, {"lower": 0.75}, "bound missed", "AUC on Overall is 0.5, below the lower bound 0.75"),

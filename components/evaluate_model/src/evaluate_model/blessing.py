@@ -79,7 +79,12 @@ def json_safe(value: Any) -> Any:
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4g}"
+    """None and NaN (a metric with nothing to measure) read "n/a"; infinities as themselves."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.4g}"
 
 
 def _failure_for(
