@@ -189,17 +189,48 @@ def test_which_features_are_categorical():
     assert not v._categorical(plain_int)
 
 
-def test_a_feature_is_in_an_environment_unless_left_out():
+ENVIRONMENT_CASES = [
+    "",
+    'in_environment: "SERVING"',  # adds, does not restrict: still in TRAINING
+    'in_environment: "TRAINING"',
+    'not_in_environment: "SERVING"',  # the label
+    'not_in_environment: "TRAINING"',  # a serving-only feature
+    'in_environment: "SERVING" not_in_environment: "SERVING"',  # in_environment wins
+]
+
+
+@pytest.mark.parametrize("declared", ENVIRONMENT_CASES)
+def test_a_features_environments_are_tfdvs(declared):
+    """_in_environment agrees with TFDV's validate_statistics: a feature expected in an
+    environment and absent from the data is flagged there, and only there."""
+    import tensorflow_data_validation as tfdv
+
+    schema = _schema(
+        'default_environment: "TRAINING" default_environment: "SERVING" '
+        'feature { name: "a" type: FLOAT } '
+        'feature { name: "x" type: FLOAT presence { min_fraction: 1 min_count: 1 } '
+        f"{declared} }}"
+    )
+    without_x = text_format.Parse(
+        'datasets { num_examples: 2 features { path { step: "a" } type: FLOAT '
+        "num_stats { common_stats { num_non_missing: 2 min_num_values: 1 max_num_values: 1 "
+        "avg_num_values: 1 tot_num_values: 2 } } } }",
+        statistics_pb2.DatasetFeatureStatisticsList(),
+    )
+    x = schema.feature[1]
+    for environment in ("TRAINING", "SERVING"):
+        anomalies = tfdv.validate_statistics(without_x, schema, environment=environment)
+        expected = "x" in anomalies.anomaly_info
+        assert v._in_environment(x, environment, schema.default_environment) is expected, (
+            environment
+        )
+
+
+def test_a_feature_outside_the_default_environments_is_in_none():
     f = schema_pb2.Feature(name="x")
-    assert v._in_environment(f, "SERVING")
-    f.not_in_environment.append("SERVING")
-    assert not v._in_environment(f, "SERVING")
-    assert v._in_environment(f, "TRAINING")
-    g = schema_pb2.Feature(name="y", in_environment=["TRAINING"])
-    assert v._in_environment(g, "TRAINING")
-    assert not v._in_environment(g, "SERVING")
-    both = schema_pb2.Feature(name="z", in_environment=["SERVING"], not_in_environment=["SERVING"])
-    assert not v._in_environment(both, "SERVING")
+    assert v._in_environment(f, "SERVING", ["TRAINING", "SERVING"])
+    assert not v._in_environment(f, "SERVING", ["TRAINING"])
+    assert v._in_environment(schema_pb2.Feature(in_environment=["SERVING"]), "SERVING", [])
 
 
 def test_thresholds_go_on_the_comparator_of_each_feature_kind():

@@ -123,10 +123,16 @@ def _categorical(feature) -> bool:
     )
 
 
-def _in_environment(feature, environment: str) -> bool:
+def _in_environment(feature, environment: str, defaults) -> bool:
+    """TFDV's rule (validate_statistics): a feature that lists the environment in
+    in_environment is in it, else one that lists it in not_in_environment is not, else it is
+    in the schema's default environments. So in_environment adds environments and does not
+    restrict: a serving-only feature says not_in_environment: "TRAINING"."""
+    if environment in feature.in_environment:
+        return True
     if environment in feature.not_in_environment:
         return False
-    return not feature.in_environment or environment in feature.in_environment
+    return environment in defaults
 
 
 def apply_thresholds(schema, thresholds: Thresholds) -> dict[str, list[str]]:
@@ -145,7 +151,11 @@ def apply_thresholds(schema, thresholds: Thresholds) -> dict[str, list[str]]:
             name = f"{kind}_comparator"
             if not feature.HasField(name):
                 continue
-            if kind == "skew" and serving_defined and not _in_environment(feature, SERVING):
+            if (
+                kind == "skew"
+                and serving_defined
+                and not _in_environment(feature, SERVING, schema.default_environment)
+            ):
                 feature.ClearField(name)
                 continue
             comparator = getattr(feature, name)
