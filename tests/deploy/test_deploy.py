@@ -762,3 +762,61 @@ def test_a_bad_parameter_of_a_later_pipeline_stops_the_deploy_before_the_first(
     bucket_name = bucket["deploy"]["bucket"].removeprefix("gs://")
     assert list(gcs.bucket(bucket_name).list_blobs()) == []
     assert not (root / "dist/deployments/dev/hello_pipeline").exists()
+
+
+def test_a_local_data_path_stops_a_cluster_deploy_before_any_request(dev, kfp_api, gcs):
+    """A cluster cannot read this machine's files: a use case whose source is a local path in
+    the environment stops the deploy, naming the use case, the setting and the path, before
+    any upload or request; one with a gs:// source in that environment deploys."""
+    root = dev()
+    (root / "pipelines" / "hello_pipeline.py").write_text(
+        USECASE_PIPELINE.replace("model_name: str, label: str", "source: str, label: str")
+        .replace("message=model_name", "message=source")
+    )
+    settings = yaml.safe_load((root / "settings.yaml").read_text())
+    settings.pop("pipelines")
+    settings.update(
+        usecase="a",
+        data={"splits": {"train": 2, "eval": 1}},
+        model={"train": {"hidden_units": "8", "learning_rate": 0.1, "epochs": 1,
+                         "batch_size": 8}},
+        serving={"registry": "registry"},
+    )  # fmt: skip
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings))
+    for case, environments in (
+        ("a", {"dev": {"data": {"source": "gs://data-a/*.csv"}}}),
+        ("b", {}),
+    ):
+        folder = root / "pipelines" / "usecases" / case
+        folder.mkdir(parents=True)
+        (folder / "schema.pbtxt").write_text("feature { name: 'x' type: FLOAT }\n")
+        (folder / "t.py").write_text("def preprocessing_fn(inputs):\n    return inputs\n")
+        overlay = {
+            "data": {"source": f"data/{case}.csv", "label": f"y_{case}",
+                     "schema": f"pipelines/usecases/{case}/schema.pbtxt"},
+            "model": {"name": f"model_{case}", "task": "binary", "label_key": f"y_{case}",
+                      "transform_module": f"pipelines/usecases/{case}/t.py",
+                      "evaluation": {"metrics": ["ExampleCount"]}},
+            "environments": environments,
+        }  # fmt: skip
+        (folder / "settings.yaml").write_text(yaml.safe_dump(overlay))
+    compile_all(root)
+    with pytest.raises(BuildError) as raised:
+        deploy.deploy(root, "dev")
+    message = str(raised.value)
+    assert "the kfp runs would read paths that only this machine has" in message
+    assert (
+        f"hello_pipeline-b: pipelines/usecases/b/settings.yaml (environment dev, use case b): "
+        f"data.source is '{root / 'data' / 'b.csv'}', a path on this machine"
+    ) in message
+    assert "hello_pipeline-a" not in message  # its dev source is on Cloud Storage
+    assert kfp_api.requests == []
+    assert not (root / "dist/deployments/dev/hello_pipeline").exists()
+
+    overlay = yaml.safe_load((root / "pipelines/usecases/b/settings.yaml").read_text())
+    overlay["environments"] = {"dev": {"data": {"source": "bq://project.dataset.table"}}}
+    (root / "pipelines/usecases/b/settings.yaml").write_text(yaml.safe_dump(overlay))
+    [record] = deploy.deploy(root, "dev")
+    assert record.data["status"] == "deployed"
+    runs = {r["display_name"]: r["runtime_config"]["parameters"] for r in kfp_api.runs.values()}
+    assert runs[f"hello_pipeline-b-{SHA1[:12]}"]["source"] == "bq://project.dataset.table"

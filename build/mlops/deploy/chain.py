@@ -119,6 +119,33 @@ def _runs_per_usecase(
     ]
 
 
+# Run parameters that name data or state the pipeline's steps read or write: on a cluster
+# they must be somewhere the cluster reaches (gs://, bq://), not a path of this machine.
+LOCATION_PARAMETERS = ("source", "previous_statistics_uri", "registry")
+
+
+def check_locations(target: str, runs: dict[str, list[tuple[str | None, dict]]]) -> None:
+    """Raises a BuildError naming every run parameter of `LOCATION_PARAMETERS` whose value is
+    a path of this machine (no scheme) and the setting it comes from."""
+    problems = []
+    for pipeline, cases in runs.items():
+        for case, parameters in cases:
+            for name in LOCATION_PARAMETERS:
+                value = parameters.get(name)
+                if isinstance(value, str) and "://" not in value:
+                    origin = getattr(parameters, "origins", {}).get(name, name)
+                    problems.append(
+                        f"{_named(pipeline, case)}: {origin} is {value!r}, a path on this "
+                        "machine"
+                    )
+    if problems:
+        raise BuildError(
+            f"the {target} runs would read paths that only this machine has; set them to a "
+            "gs:// or bq:// location for this environment (environments.<env>... in "
+            "settings.yaml or the use case's settings.yaml):\n  " + "\n  ".join(problems)
+        )
+
+
 def _named(pipeline: str, usecase: str | None) -> str:
     return f"{pipeline}-{usecase}" if usecase else pipeline
 
@@ -227,6 +254,8 @@ def deploy(root: Path, env: str | None = None, approve: bool = False) -> list[De
         package = root / "dist" / m.stem / PACKAGE
         _check_package(package, state, commit, settings)
         runs[m.stem] = _runs_per_usecase(root, m.stem, package, settings.env)
+    if settings.target in ("kfp", "vertex"):
+        check_locations(settings.target, runs)
     return [
         deploy_pipeline(root, settings, state, m, commit, cache.enabled, runs[m.stem])
         for m in modules
