@@ -109,11 +109,10 @@ def hello_pipeline(model_name: str, label: str):
 """
 
 
-def test_one_pipeline_runs_and_is_scheduled_per_use_case(dev, kfp_api):
-    """The pipeline takes use case settings: one upload and version, then a run and a
-    recurring run per use case, each with its own settings' values."""
-    root = dev()
-    (root / "pipelines" / "hello_pipeline.py").write_text(USECASE_PIPELINE)
+def with_usecases(root, pipeline_source, cases):
+    """The project with hello_pipeline taking use case settings, and use cases
+    {name: (task, overlay extras)}, each with a data source data/<name>.csv, compiled."""
+    (root / "pipelines" / "hello_pipeline.py").write_text(pipeline_source)
     settings = yaml.safe_load((root / "settings.yaml").read_text())
     settings.pop("pipelines")
     settings.update(
@@ -124,20 +123,28 @@ def test_one_pipeline_runs_and_is_scheduled_per_use_case(dev, kfp_api):
         serving={"registry": "registry"},
     )  # fmt: skip
     (root / "settings.yaml").write_text(yaml.safe_dump(settings))
-    for case, task in (("a", "binary"), ("b", "regression")):
+    for case, (task, extras) in cases.items():
         folder = root / "pipelines" / "usecases" / case
         folder.mkdir(parents=True)
         (folder / "schema.pbtxt").write_text("feature { name: 'x' type: FLOAT }\n")
         (folder / "t.py").write_text("def preprocessing_fn(inputs):\n    return inputs\n")
         overlay = {
-            "data": {"source": f"{case}.csv", "label": f"y_{case}",
+            "data": {"source": f"data/{case}.csv", "label": f"y_{case}",
                      "schema": f"pipelines/usecases/{case}/schema.pbtxt"},
             "model": {"name": f"model_{case}", "task": task, "label_key": f"y_{case}",
                       "transform_module": f"pipelines/usecases/{case}/t.py",
                       "evaluation": {"metrics": ["ExampleCount"]}},
+            **extras,
         }  # fmt: skip
         (folder / "settings.yaml").write_text(yaml.safe_dump(overlay))
     compile_all(root)
+    return root
+
+
+def test_one_pipeline_runs_and_is_scheduled_per_use_case(dev, kfp_api):
+    """The pipeline takes use case settings: one upload and version, then a run and a
+    recurring run per use case, each with its own settings' values."""
+    root = with_usecases(dev(), USECASE_PIPELINE, {"a": ("binary", {}), "b": ("regression", {})})
     [record] = deploy.deploy(root, "dev")
     assert record.data["status"] == "deployed"
     assert len(kfp_api.pipelines) == 1 and len(kfp_api.versions) == 1
@@ -768,39 +775,17 @@ def test_a_local_data_path_stops_a_cluster_deploy_before_any_request(dev, kfp_ap
     """A cluster cannot read this machine's files: a use case whose source is a local path in
     the environment stops the deploy, naming the use case, the setting and the path, before
     any upload or request; one with a gs:// source in that environment deploys."""
-    root = dev()
-    (root / "pipelines" / "hello_pipeline.py").write_text(
-        USECASE_PIPELINE.replace("model_name: str, label: str", "source: str, label: str")
-        .replace("message=model_name", "message=source")
+    source_pipeline = USECASE_PIPELINE.replace(
+        "model_name: str, label: str", "source: str, label: str"
+    ).replace("message=model_name", "message=source")
+    root = with_usecases(
+        dev(),
+        source_pipeline,
+        {
+            "a": ("binary", {"environments": {"dev": {"data": {"source": "gs://data-a/*.csv"}}}}),
+            "b": ("binary", {}),
+        },
     )
-    settings = yaml.safe_load((root / "settings.yaml").read_text())
-    settings.pop("pipelines")
-    settings.update(
-        usecase="a",
-        data={"splits": {"train": 2, "eval": 1}},
-        model={"train": {"hidden_units": "8", "learning_rate": 0.1, "epochs": 1,
-                         "batch_size": 8}},
-        serving={"registry": "registry"},
-    )  # fmt: skip
-    (root / "settings.yaml").write_text(yaml.safe_dump(settings))
-    for case, environments in (
-        ("a", {"dev": {"data": {"source": "gs://data-a/*.csv"}}}),
-        ("b", {}),
-    ):
-        folder = root / "pipelines" / "usecases" / case
-        folder.mkdir(parents=True)
-        (folder / "schema.pbtxt").write_text("feature { name: 'x' type: FLOAT }\n")
-        (folder / "t.py").write_text("def preprocessing_fn(inputs):\n    return inputs\n")
-        overlay = {
-            "data": {"source": f"data/{case}.csv", "label": f"y_{case}",
-                     "schema": f"pipelines/usecases/{case}/schema.pbtxt"},
-            "model": {"name": f"model_{case}", "task": "binary", "label_key": f"y_{case}",
-                      "transform_module": f"pipelines/usecases/{case}/t.py",
-                      "evaluation": {"metrics": ["ExampleCount"]}},
-            "environments": environments,
-        }  # fmt: skip
-        (folder / "settings.yaml").write_text(yaml.safe_dump(overlay))
-    compile_all(root)
     with pytest.raises(BuildError) as raised:
         deploy.deploy(root, "dev")
     message = str(raised.value)
