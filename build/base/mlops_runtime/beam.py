@@ -180,8 +180,10 @@ def machine_cpus() -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
-    limit = cpu_quota(cpu_max=_read(CGROUP_V2_CPU_MAX))
-    if limit is None and _read(CGROUP_V2_CPU_MAX) is None:
+    v2 = _read(CGROUP_V2_CPU_MAX)
+    if v2 is not None:
+        limit = cpu_quota(cpu_max=v2)
+    else:
         limit = cpu_quota(quota=_read(CGROUP_V1_QUOTA), period=_read(CGROUP_V1_PERIOD))
     return min(cpus, limit) if limit else cpus
 

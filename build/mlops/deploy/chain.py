@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlops.ci.build_state import BuildState
@@ -15,6 +16,7 @@ from mlops.core.cache_settings import load_cache_settings
 from mlops.core.deploy_settings import DeploySettings, load_deploy_settings
 from mlops.core.errors import BuildError
 from mlops.core.git_info import commit_sha
+from mlops.core.parameter_check import RunParameters
 from mlops.core.pipeline_package import IR_NAME, PACKAGE, images_of, ir_documents, read_package
 from mlops.core.settings import usecases
 from mlops.deploy import caching, upload
@@ -59,24 +61,40 @@ def _vertex_name(pipeline: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", pipeline.lower()).strip("-")
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A pipeline ready to deploy: its package, checked to be this commit's build, and the
+    parameters of each run (one per use case)."""
+
+    pipeline: str
+    package: Path
+    ir_text: str
+    runs: list[tuple[str | None, RunParameters]]
+
+
+def check_pipeline(
+    root: Path, settings: DeploySettings, state: BuildState, module: Path, commit: str
+) -> Checked:
+    package = root / "dist" / module.stem / PACKAGE
+    ir_text = _check_package(package, state, commit, settings)
+    runs = _runs_per_usecase(root, module.stem, package, settings.env)
+    return Checked(module.stem, package, ir_text, runs)
+
+
 def deploy_pipeline(
     root: Path,
     settings: DeploySettings,
-    state: BuildState,
-    module: Path,
+    checked: Checked,
     commit: str,
     cache_enabled: bool = True,
-    runs: list[tuple[str | None, dict]] | None = None,
 ) -> DeployRecord:
-    pipeline = module.stem
-    package = root / "dist" / pipeline / PACKAGE
-    ir_text = _check_package(package, state, commit, settings)
+    pipeline = checked.pipeline
     record = DeployRecord(root, settings.env, pipeline, commit, settings.target)
-    if runs is None:
-        runs = _runs_per_usecase(root, pipeline, package, settings.env)
     try:
         # What goes to the bucket and the orchestrator carries the environment's caching.
-        submission = caching.prepare(package, ir_text, cache_enabled, record.folder)
+        submission = caching.prepare(
+            checked.package, checked.ir_text, cache_enabled, record.folder
+        )
         record.note("caching", submission.describe())
         say(f"{pipeline}: {submission.summary()}")
         snapshot = json.dumps(
@@ -92,9 +110,9 @@ def deploy_pipeline(
         record.stage("upload", {k: vars(v) for k, v in uploaded.items()})
         say(f"{pipeline}: {uploaded['package'].uri} ({uploaded['package'].action})")
         if settings.target == "kfp":
-            _deploy_kfp(settings, record, pipeline, submission, commit, runs)
+            _deploy_kfp(settings, record, pipeline, submission, commit, checked.runs)
         elif settings.target == "vertex":
-            for usecase, params in runs:
+            for usecase, params in checked.runs:
                 _deploy_vertex(settings, record, pipeline, submission, commit, params, usecase)
         record.finish()
     except BuildError as e:
@@ -107,7 +125,7 @@ def deploy_pipeline(
 
 def _runs_per_usecase(
     root: Path, pipeline: str, package: Path, env: str
-) -> list[tuple[str | None, dict]]:
+) -> list[tuple[str | None, RunParameters]]:
     """[(use case, run parameters)]: one pipeline, compiled once, runs for every use case
     with that use case's settings; a pipeline that takes no use case settings runs once."""
     cases = usecases(root) if pipeline_parameters.takes_settings(package) else []
@@ -124,18 +142,18 @@ def _runs_per_usecase(
 LOCATION_PARAMETERS = ("source", "previous_statistics_uri", "registry")
 
 
-def check_locations(target: str, runs: dict[str, list[tuple[str | None, dict]]]) -> None:
+def check_locations(target: str, pipelines: list[Checked]) -> None:
     """Raises a BuildError naming every run parameter of `LOCATION_PARAMETERS` whose value is
     a path of this machine (no scheme) and the setting it comes from."""
     problems = []
-    for pipeline, cases in runs.items():
-        for case, parameters in cases:
+    for checked in pipelines:
+        for case, parameters in checked.runs:
             for name in LOCATION_PARAMETERS:
                 value = parameters.get(name)
                 if isinstance(value, str) and "://" not in value:
-                    origin = getattr(parameters, "origins", {}).get(name, name)
                     problems.append(
-                        f"{_named(pipeline, case)}: {origin} is {value!r}, a path on this "
+                        f"{_named(checked.pipeline, case)}: "
+                        f"{parameters.origins.get(name, name)} is {value!r}, a path on this "
                         "machine"
                     )
     if problems:
@@ -249,14 +267,7 @@ def deploy(root: Path, env: str | None = None, approve: bool = False) -> list[De
     )
     # Every package and every run's parameters are checked before the first request: a bad
     # setting of the last pipeline must not leave the first ones deployed and the rest not.
-    runs = {}
-    for m in modules:
-        package = root / "dist" / m.stem / PACKAGE
-        _check_package(package, state, commit, settings)
-        runs[m.stem] = _runs_per_usecase(root, m.stem, package, settings.env)
+    pipelines = [check_pipeline(root, settings, state, m, commit) for m in modules]
     if settings.target in ("kfp", "vertex"):
-        check_locations(settings.target, runs)
-    return [
-        deploy_pipeline(root, settings, state, m, commit, cache.enabled, runs[m.stem])
-        for m in modules
-    ]
+        check_locations(settings.target, pipelines)
+    return [deploy_pipeline(root, settings, c, commit, cache.enabled) for c in pipelines]
