@@ -68,7 +68,7 @@ def test_the_choice_says_why():
     ],
 )
 def test_the_containers_memory_limit(memory_max, limit_in_bytes, limit):
-    assert beam.memory_limit(memory_max=memory_max, limit_in_bytes=limit_in_bytes) == limit
+    assert beam.memory_quota(memory_max=memory_max, limit_in_bytes=limit_in_bytes) == limit
 
 
 def test_this_process_rss_is_read():

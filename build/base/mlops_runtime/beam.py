@@ -14,7 +14,8 @@ step alone on 100x the taxi sample, 1.5M rows):
 - worker processes use the cores (transformation 190 s vs 271 s) but each holds the whole ML
   stack and its own share of the step's state, so the step's memory grows with the cores.
 So large data gets one worker process per CPU only when the step has a memory limit (its
-container's, which Kubernetes sets from the task's resources) with room for every process;
+container's: a task's set_memory_limit, which Kubernetes and mlops' local runner both
+apply) with room for every process;
 otherwise one in-process worker, whose peak memory stays within 2x from 1x to 100x the data.
 `--direct_num_workers` (or another runner) in the beam args overrides the choice;
 settings.yaml passes them per environment and per use case
@@ -126,7 +127,7 @@ def choose_workers(
     )
 
 
-def memory_limit(
+def memory_quota(
     memory_max: str | None = None, limit_in_bytes: str | None = None
 ) -> int | None:
     """Bytes the cgroup allows (v2 `memory.max`, or v1's `memory.limit_in_bytes`); None
@@ -144,8 +145,8 @@ def machine_memory_limit() -> int | None:
     """The memory limit of this process's container, if it has one."""
     v2 = _read(CGROUP_V2_MEMORY_MAX)
     if v2 is not None:
-        return memory_limit(memory_max=v2)
-    return memory_limit(limit_in_bytes=_read(CGROUP_V1_MEMORY_LIMIT))
+        return memory_quota(memory_max=v2)
+    return memory_quota(limit_in_bytes=_read(CGROUP_V1_MEMORY_LIMIT))
 
 
 def process_rss() -> int | None:

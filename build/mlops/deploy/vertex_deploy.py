@@ -55,6 +55,8 @@ _SDK_LOCK = threading.Lock()
 T = TypeVar("T")
 MAX_DISPLAY_NAME = 128  # Vertex AI's limit on pipeline job and schedule display names
 SCHEDULE_SUFFIX = "-schedule"
+
+
 def say(message: str) -> None:
     print(f"[deploy] vertex: {message}", flush=True)
 
